@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs, from Debian's archive, the packages pilotfish needs to build, test and run its
+# demo. Only missing packages are requested, so with everything present this never touches
+# the network and passes even while the archive is unreachable.
+set -euo pipefail
+
+packages=(
+        # build
+        gcc meson ninja-build pkg-config libmnl-dev
+        # run: both iptables backends, iproute2 for namespaces and veth, setpriv (util-linux)
+        iptables iproute2 util-linux
+        # tests
+        diffutils gawk
+)
+
+missing=()
+for p in "${packages[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+                missing+=("$p")
+        fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+        exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+        echo "install-deps: missing packages: ${missing[*]}; run as root to install them" >&2
+        exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

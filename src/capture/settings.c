@@ -1,0 +1,815 @@
+/*
+ * istio-iptables flags and environment; see settings.h. One table drives flag parsing, env
+ * binding and the usage text, so the three cannot drift apart.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture/settings.h"
+#include "common/cidr.h"
+#include "common/log.h"
+#include "common/strbuf.h"
+
+enum flag_type {
+        FLAG_STRING = 0,
+        FLAG_BOOL,
+};
+
+struct flag {
+        char short_name;        /* 0: none */
+        const char *long_name;
+        const char *env;        /* primary variable, or NULL */
+        const char *env_alias;  /* wins over env when both are set */
+        enum flag_type type;
+        size_t offset;          /* char * or bool in struct capture_settings */
+        bool shapes_rules;      /* counts as a capture flag for --cleanup-only's scope */
+        const char *help;
+};
+
+#define S(field) offsetof(struct capture_settings, field)
+
+static const struct flag flags[] = {
+        { 'p', "envoy-port", NULL, NULL, FLAG_STRING, S(envoy_port), true,
+          "outbound capture port: target of ISTIO_REDIRECT (default 15001)" },
+        { 'z', "inbound-capture-port", "INBOUND_CAPTURE_PORT", NULL, FLAG_STRING, S(inbound_capture_port), true,
+          "inbound capture port: target of ISTIO_IN_REDIRECT and TPROXY (default 15006)" },
+        { 'e', "inbound-tunnel-port", "INBOUND_TUNNEL_PORT", NULL, FLAG_STRING, S(inbound_tunnel_port), true,
+          "tunnel port, never captured (default 15008)" },
+        { 'u', "proxy-uid", "PROXY_UID", NULL, FLAG_STRING, S(proxy_uid), true,
+          "comma list of proxy UIDs exempt from capture (default: uid of $ENVOY_USER, else 1337)" },
+        { 'g', "proxy-gid", "PROXY_GID", NULL, FLAG_STRING, S(proxy_gid), true,
+          "comma list of proxy GIDs exempt from capture (default: the proxy UIDs)" },
+        { 'm', "istio-inbound-interception-mode", "ISTIO_INBOUND_INTERCEPTION_MODE", NULL, FLAG_STRING,
+          S(interception_mode), true, "inbound mode: REDIRECT (default) or TPROXY" },
+        { 'b', "istio-inbound-ports", "ISTIO_INBOUND_PORTS", NULL, FLAG_STRING, S(inbound_ports), true,
+          "inbound ports to capture: '*' for all, a comma list, or empty for none" },
+        { 'd', "istio-local-exclude-ports", "ISTIO_LOCAL_EXCLUDE_PORTS", NULL, FLAG_STRING,
+          S(local_exclude_ports), true, "inbound ports not captured (only with -b '*')" },
+        { 'c', "istio-exclude-interfaces", "ISTIO_EXCLUDE_INTERFACES", NULL, FLAG_STRING,
+          S(exclude_interfaces), true, "interfaces whose traffic is never captured" },
+        { 'i', "istio-service-cidr", "ISTIO_SERVICE_CIDR", NULL, FLAG_STRING, S(service_cidr), true,
+          "outbound CIDRs to capture: '*' for all, a comma list, or empty for none" },
+        { 'x', "istio-service-exclude-cidr", "ISTIO_SERVICE_EXCLUDE_CIDR", NULL, FLAG_STRING,
+          S(service_exclude_cidr), true, "outbound CIDRs never captured" },
+        { 'q', "istio-outbound-ports", "ISTIO_OUTBOUND_PORTS", NULL, FLAG_STRING, S(outbound_ports), true,
+          "outbound ports always captured" },
+        { 'o', "istio-local-outbound-ports-exclude", "ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE", NULL, FLAG_STRING,
+          S(outbound_ports_exclude), true, "outbound ports never captured (TCP and UDP)" },
+        { 'k', "kube-virt-interfaces", "KUBE_VIRT_INTERFACES", NULL, FLAG_STRING, S(kube_virt_interfaces), true,
+          "interfaces whose inbound traffic is treated as outbound (KubeVirt)" },
+        { 't', "istio-inbound-tproxy-mark", "ISTIO_INBOUND_TPROXY_MARK", NULL, FLAG_STRING, S(tproxy_mark), true,
+          "fwmark for TPROXY (default 1337)" },
+        { 'r', "istio-inbound-tproxy-route-table", "ISTIO_INBOUND_TPROXY_ROUTE_TABLE", NULL, FLAG_STRING,
+          S(tproxy_route_table), true, "routing table for TPROXY (default 133)" },
+        { 'n', "dry-run", "DRY_RUN", NULL, FLAG_BOOL, S(dry_run), false,
+          "print the iptables-restore input and change nothing" },
+        { 0, "iptables-probe-port", "IPTABLES_PROBE_PORT", NULL, FLAG_STRING, S(probe_port), false,
+          "port --run-validation connects to (default 15002)" },
+        { 0, "probe-timeout", "PROBE_TIMEOUT", NULL, FLAG_STRING, S(probe_timeout), false,
+          "how long --run-validation tries (Go duration, default 5s)" },
+        { 0, "skip-rule-apply", "SKIP_RULE_APPLY", NULL, FLAG_BOOL, S(skip_rule_apply), false,
+          "apply no rules or routes (with --run-validation, when a CNI plugin applied them)" },
+        { 0, "run-validation", "RUN_VALIDATION", NULL, FLAG_BOOL, S(run_validation), false,
+          "after applying, check that redirection works; exit 126 if not" },
+        { 0, "redirect-dns", "REDIRECT_DNS", "ISTIO_META_DNS_CAPTURE", FLAG_BOOL, S(redirect_dns), true,
+          "capture DNS to the resolvers of resolv.conf to port 15053" },
+        { 0, "capture-all-dns", "CAPTURE_ALL_DNS", NULL, FLAG_BOOL, S(capture_all_dns), true,
+          "capture all port-53 traffic, not only to the resolvers" },
+        { 0, "drop-invalid", "DROP_INVALID", "INVALID_DROP", FLAG_BOOL, S(drop_invalid), true,
+          "drop packets conntrack marks INVALID" },
+        { 0, "dual-stack", "DUAL_STACK", "ISTIO_DUAL_STACK", FLAG_BOOL, S(dual_stack), true,
+          "--ipv6=auto turns IPv6 on when any address is IPv6, not only the first" },
+        { 0, "network-namespace", "NETWORK_NAMESPACE", NULL, FLAG_STRING, S(network_namespace), false,
+          "path of the network namespace to program (entered before anything else)" },
+        { 0, "cni-mode", "CNI_MODE", NULL, FLAG_BOOL, S(cni_mode), false,
+          "run iptables with a private mount namespace and a per-namespace xtables lock" },
+        { 0, "reconcile", "RECONCILE", NULL, FLAG_BOOL, S(reconcile), false,
+          "replace rules that differ from these settings, atomically" },
+        { 0, "cleanup-only", "CLEANUP_ONLY", NULL, FLAG_BOOL, S(cleanup_only), false,
+          "remove the rules (and TPROXY routes) these settings create; with no capture flags, every ISTIO_* chain" },
+        { 0, "force-apply", "FORCE_APPLY", NULL, FLAG_BOOL, S(force_apply), false,
+          "apply without checking the current state first" },
+        { 0, "native-nftables", "NATIVE_NFTABLES", NULL, FLAG_BOOL, S(native_nftables), false,
+          "use nftables directly (not available yet: rejected)" },
+        { 0, "force-iptables-binary", "FORCE_IPTABLES_BINARY", NULL, FLAG_STRING, S(force_iptables_binary), false,
+          "use this iptables variant: legacy or nft (default: detect)" },
+        { 0, "log_output_level", NULL, NULL, FLAG_STRING, S(log_output_level), false,
+          "Istio log levels, e.g. default:info" },
+        { 0, "log_as_json", NULL, NULL, FLAG_BOOL, S(log_as_json), false,
+          "log JSON lines" },
+        { 0, "ipv6", NULL, NULL, FLAG_STRING, S(ipv6), false,
+          "IPv6 rules: auto (from the namespace's addresses), true or false" },
+        { 0, "resolv-conf", NULL, NULL, FLAG_STRING, S(resolv_conf), false,
+          "file naming the DNS servers for --redirect-dns (default /etc/resolv.conf)" },
+        { 'h', "help", NULL, NULL, FLAG_BOOL, S(help), false,
+          "show this help" },
+};
+
+#define N_FLAGS (sizeof(flags) / sizeof(flags[0]))
+
+static char **flag_str(struct capture_settings *s, const struct flag *f)
+{
+        return (char **)((char *)s + f->offset);
+}
+
+static bool *flag_bool(struct capture_settings *s, const struct flag *f)
+{
+        return (bool *)((char *)s + f->offset);
+}
+
+static int set_str(char **dst, const char *v)
+{
+        char *d = strdup(v);
+
+        if (!d)
+                return -ENOMEM;
+        free(*dst);
+        *dst = d;
+        return 0;
+}
+
+/* Go strconv.ParseBool. */
+static int parse_go_bool(const char *v, bool *ret)
+{
+        static const char *const t[] = { "1", "t", "T", "TRUE", "true", "True" };
+        static const char *const f[] = { "0", "f", "F", "FALSE", "false", "False" };
+
+        for (size_t i = 0; i < 6; i++) {
+                if (strcmp(v, t[i]) == 0) {
+                        *ret = true;
+                        return 0;
+                }
+                if (strcmp(v, f[i]) == 0) {
+                        *ret = false;
+                        return 0;
+                }
+        }
+        return -EINVAL;
+}
+
+void capture_settings_init(struct capture_settings *s)
+{
+        memset(s, 0, sizeof(*s));
+        /* Defaults; set_str cannot fail on these short strings in practice, checked in resolve. */
+        s->envoy_port = strdup("15001");
+        s->inbound_capture_port = strdup("15006");
+        s->inbound_tunnel_port = strdup("15008");
+        s->proxy_uid = strdup("");
+        s->proxy_gid = strdup("");
+        s->interception_mode = strdup("");
+        s->inbound_ports = strdup("");
+        s->local_exclude_ports = strdup("");
+        s->exclude_interfaces = strdup("");
+        s->service_cidr = strdup("");
+        s->service_exclude_cidr = strdup("");
+        s->outbound_ports = strdup("");
+        s->outbound_ports_exclude = strdup("");
+        s->kube_virt_interfaces = strdup("");
+        s->tproxy_mark = strdup("1337");
+        s->tproxy_route_table = strdup("133");
+        s->probe_port = strdup("15002");
+        s->probe_timeout = strdup("5s");
+        s->network_namespace = strdup("");
+        s->force_iptables_binary = strdup("");
+        s->log_output_level = strdup("default:info");
+        s->ipv6 = strdup("auto");
+        s->resolv_conf = strdup("/etc/resolv.conf");
+        s->owner_groups_include = strdup("*");
+        s->owner_groups_exclude = strdup("");
+        s->loopback_cidr = strdup("127.0.0.1/32");
+        s->envoy_user = strdup("istio-proxy");
+        s->dry_run_file = NULL;
+}
+
+void capture_settings_deinit(struct capture_settings *s)
+{
+        for (size_t i = 0; i < N_FLAGS; i++)
+                if (flags[i].type == FLAG_STRING)
+                        free(*flag_str(s, &flags[i]));
+        free(s->owner_groups_include);
+        free(s->owner_groups_exclude);
+        free(s->loopback_cidr);
+        free(s->envoy_user);
+        free(s->dry_run_file);
+        strv_deinit(&s->uids);
+        strv_deinit(&s->gids);
+        strv_deinit(&s->inbound_port_list);
+        strv_deinit(&s->local_exclude_list);
+        strv_deinit(&s->exclude_ifs);
+        strv_deinit(&s->kube_virt_ifs);
+        strv_deinit(&s->include_v4);
+        strv_deinit(&s->include_v6);
+        strv_deinit(&s->exclude_v4);
+        strv_deinit(&s->exclude_v6);
+        strv_deinit(&s->outbound_port_list);
+        strv_deinit(&s->outbound_exclude_list);
+        strv_deinit(&s->owner_groups);
+        strv_deinit(&s->owner_groups_excl);
+        strv_deinit(&s->dns_v4);
+        strv_deinit(&s->dns_v6);
+        memset(s, 0, sizeof(*s));
+}
+
+static const char *env_lookup(char *const *env, const char *name)
+{
+        size_t n = strlen(name);
+
+        for (; env && *env; env++)
+                if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+                        return *env + n + 1;
+        return NULL;
+}
+
+static int apply_env_value(struct capture_settings *s, const struct flag *f, const char *name,
+                           const char *v)
+{
+        if (f->type == FLAG_BOOL) {
+                bool b;
+                if (parse_go_bool(v, &b) < 0) {
+                        log_warn("ignoring %s=\"%s\": not a boolean", name, v);
+                        return 0;
+                }
+                *flag_bool(s, f) = b;
+        } else {
+                int r = set_str(flag_str(s, f), v);
+                if (r < 0)
+                        return r;
+        }
+        if (f->shapes_rules)
+                s->capture_flags_given = true;
+        return 0;
+}
+
+int capture_settings_load_env(struct capture_settings *s, char *const *env)
+{
+        static const struct {
+                const char *name;
+                size_t offset;
+                bool shapes_rules;
+        } env_only[] = {
+                { "ISTIO_OUTBOUND_OWNER_GROUPS", S(owner_groups_include), true },
+                { "ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE", S(owner_groups_exclude), true },
+                { "ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR", S(loopback_cidr), true },
+                { "ENVOY_USER", S(envoy_user), false },
+                { "DRY_RUN_FILE_PATH", S(dry_run_file), false },
+        };
+        int r;
+
+        for (size_t i = 0; i < N_FLAGS; i++) {
+                const struct flag *f = &flags[i];
+                const char *v;
+
+                /* Primary first, alias second: the alias wins, as in Istio's pkg/flag. */
+                if (f->env && (v = env_lookup(env, f->env)) && (r = apply_env_value(s, f, f->env, v)) < 0)
+                        return r;
+                if (f->env_alias && (v = env_lookup(env, f->env_alias)) &&
+                    (r = apply_env_value(s, f, f->env_alias, v)) < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < sizeof(env_only) / sizeof(env_only[0]); i++) {
+                const char *v = env_lookup(env, env_only[i].name);
+                /* Set but empty counts as set (an empty owner-group list disables capture). */
+                if (!v)
+                        continue;
+                if ((r = set_str((char **)((char *)s + env_only[i].offset), v)) < 0)
+                        return r;
+                if (env_only[i].shapes_rules)
+                        s->capture_flags_given = true;
+        }
+        return 0;
+}
+
+static const struct flag *flag_by_long(const char *name, size_t len)
+{
+        for (size_t i = 0; i < N_FLAGS; i++)
+                if (strlen(flags[i].long_name) == len && strncmp(flags[i].long_name, name, len) == 0)
+                        return &flags[i];
+        return NULL;
+}
+
+static const struct flag *flag_by_short(char c)
+{
+        for (size_t i = 0; i < N_FLAGS; i++)
+                if (flags[i].short_name == c)
+                        return &flags[i];
+        return NULL;
+}
+
+static int set_flag(struct capture_settings *s, const struct flag *f, const char *value,
+                    const char *shown, char *err, size_t errlen)
+{
+        if (f->type == FLAG_BOOL) {
+                bool b = true;
+                if (value && parse_go_bool(value, &b) < 0) {
+                        snprintf(err, errlen, "invalid argument \"%s\" for \"%s\" flag: not a boolean",
+                                 value, shown);
+                        return -EINVAL;
+                }
+                *flag_bool(s, f) = b;
+        } else {
+                int r = set_str(flag_str(s, f), value ? value : "");
+                if (r < 0)
+                        return r;
+        }
+        if (f->shapes_rules)
+                s->capture_flags_given = true;
+        return 0;
+}
+
+int capture_settings_parse_args(struct capture_settings *s, int argc, char *const *argv,
+                                char *err, size_t errlen)
+{
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                const struct flag *f;
+                int r;
+
+                if (strcmp(a, "--") == 0)
+                        break;
+                if (a[0] != '-' || a[1] == '\0') {
+                        /* cobra without an Args validator ignores positionals; so do we, loudly. */
+                        log_warn("ignoring positional argument \"%s\"", a);
+                        continue;
+                }
+                if (a[1] == '-') {
+                        const char *name = a + 2, *eq = strchr(name, '=');
+                        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+                        const char *value = eq ? eq + 1 : NULL;
+
+                        f = flag_by_long(name, len);
+                        if (!f) {
+                                snprintf(err, errlen, "unknown flag: --%.*s", (int)len, name);
+                                return -EINVAL;
+                        }
+                        if (f->type == FLAG_STRING && !value) {
+                                if (i + 1 >= argc) {
+                                        snprintf(err, errlen, "flag needs an argument: --%s", f->long_name);
+                                        return -EINVAL;
+                                }
+                                value = argv[++i];
+                        }
+                        r = set_flag(s, f, value, a, err, errlen);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                /* Shorthand group: bools may be combined ("-nh"); a string flag takes the rest. */
+                for (const char *p = a + 1; *p; p++) {
+                        char shown[3] = { '-', *p, '\0' };
+
+                        f = flag_by_short(*p);
+                        if (!f) {
+                                snprintf(err, errlen, "unknown shorthand flag: '%c' in %s", *p, a);
+                                return -EINVAL;
+                        }
+                        if (f->type == FLAG_BOOL) {
+                                const char *value = NULL;
+                                if (p[1] == '=') {
+                                        value = p + 2;
+                                        r = set_flag(s, f, value, shown, err, errlen);
+                                        if (r < 0)
+                                                return r;
+                                        break;
+                                }
+                                r = set_flag(s, f, NULL, shown, err, errlen);
+                                if (r < 0)
+                                        return r;
+                                continue;
+                        }
+                        if (p[1] == '=')
+                                r = set_flag(s, f, p + 2, shown, err, errlen);
+                        else if (p[1] != '\0')
+                                r = set_flag(s, f, p + 1, shown, err, errlen);
+                        else if (i + 1 < argc)
+                                r = set_flag(s, f, argv[++i], shown, err, errlen);
+                        else {
+                                snprintf(err, errlen, "flag needs an argument: '%c' in %s", *p, a);
+                                return -EINVAL;
+                        }
+                        if (r < 0)
+                                return r;
+                        break;
+                }
+        }
+        return 0;
+}
+
+void capture_settings_usage(FILE *f)
+{
+        fputs("Usage: pilotfish iptables [flags]\n\n"
+              "Programs the pod's packet filter so that inbound TCP goes to the sidecar's inbound\n"
+              "port and outbound TCP to its outbound port, as Istio's istio-iptables does.\n\nFlags:\n", f);
+        for (size_t i = 0; i < N_FLAGS; i++) {
+                char name[64];
+                if (flags[i].short_name)
+                        snprintf(name, sizeof(name), "-%c, --%s", flags[i].short_name, flags[i].long_name);
+                else
+                        snprintf(name, sizeof(name), "    --%s", flags[i].long_name);
+                fprintf(f, "  %-42s %s", name, flags[i].help);
+                if (flags[i].env)
+                        fprintf(f, " [$%s%s%s]", flags[i].env, flags[i].env_alias ? ", $" : "",
+                                flags[i].env_alias ? flags[i].env_alias : "");
+                fputc('\n', f);
+        }
+        fputs("\nEnvironment only: ISTIO_OUTBOUND_OWNER_GROUPS, ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE,\n"
+              "ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR, ENVOY_USER, DRY_RUN_FILE_PATH.\n"
+              "See docs/cli/iptables.md.\n", f);
+}
+
+/* ---- resolution and validation ---- */
+
+struct problems {
+        struct strbuf text;
+        int count;
+};
+
+static void problem(struct problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(struct problems *p, const char *fmt, ...)
+{
+        va_list ap;
+
+        if (p->count++)
+                strbuf_puts(&p->text, "; ");
+        va_start(ap, fmt);
+        strbuf_vprintf(&p->text, fmt, ap);
+        va_end(ap);
+}
+
+static bool parse_uint(const char *v, unsigned long max, unsigned long *ret)
+{
+        char *end;
+        unsigned long n;
+
+        if (!*v || *v < '0' || *v > '9')
+                return false;
+        errno = 0;
+        n = strtoul(v, &end, 10);
+        if (errno || *end || n > max)
+                return false;
+        *ret = n;
+        return true;
+}
+
+/* A port as pasted into --dport: a number, or a range "a:b" (iptables' own syntax). */
+static bool valid_port_item(const char *v)
+{
+        const char *colon = strchr(v, ':');
+        unsigned long a, b;
+
+        if (!colon)
+                return parse_uint(v, 65535, &a);
+        {
+                char first[16];
+                size_t n = (size_t)(colon - v);
+                if (n == 0 || n >= sizeof(first))
+                        return false;
+                memcpy(first, v, n);
+                first[n] = '\0';
+                return parse_uint(first, 65535, &a) && parse_uint(colon + 1, 65535, &b) && a <= b;
+        }
+}
+
+static void split_ports(struct problems *p, const char *flag, const char *value, struct strv *out)
+{
+        strv_split(out, value, ',');
+        for (size_t i = 0; i < out->n; i++)
+                if (!valid_port_item(out->v[i]))
+                        problem(p, "%s: invalid port \"%s\" in \"%s\" (want a number 0-65535 or a range a:b)",
+                                flag, out->v[i], value);
+}
+
+static void single_port(struct problems *p, const char *flag, const char *value)
+{
+        unsigned long n;
+
+        if (!parse_uint(value, 65535, &n) || n == 0)
+                problem(p, "%s: invalid port \"%s\" (want 1-65535)", flag, value);
+}
+
+/* A user or group for -m owner: a number or a name iptables can look up. */
+static bool valid_owner_item(const char *v)
+{
+        size_t n = strlen(v);
+
+        if (n == 0 || n > 64)
+                return false;
+        for (; *v; v++)
+                if (!((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') ||
+                      *v == '_' || *v == '-' || *v == '.'))
+                        return false;
+        return true;
+}
+
+static void split_owners(struct problems *p, const char *flag, const char *value, struct strv *out)
+{
+        strv_split(out, value, ',');
+        for (size_t i = 0; i < out->n; i++)
+                if (!valid_owner_item(out->v[i]))
+                        problem(p, "%s: invalid user or group \"%s\" in \"%s\"", flag, out->v[i], value);
+}
+
+/* Interface names as the kernel allows them (IFNAMSIZ, no '/', no whitespace), '+' wildcard ok. */
+static void split_ifaces(struct problems *p, const char *flag, const char *value, struct strv *out)
+{
+        strv_split(out, value, ',');
+        for (size_t i = 0; i < out->n; i++) {
+                const char *v = out->v[i];
+                bool ok = strlen(v) < IFNAMSIZ;
+                for (const char *c = v; *c && ok; c++)
+                        ok = *c > ' ' && *c < 0x7f && *c != '/' && *c != '!' && *c != '"' && *c != '\'';
+                if (!ok)
+                        problem(p, "%s: invalid interface name \"%s\"", flag, v);
+        }
+}
+
+static void split_cidrs(struct problems *p, const char *flag, const char *value, struct strv *v4,
+                        struct strv *v6, bool *ret_has_loopback)
+{
+        struct strv items = STRV_NULL;
+
+        strv_split(&items, value, ',');
+        for (size_t i = 0; i < items.n; i++) {
+                struct cidr c;
+                char buf[80];
+
+                if (cidr_parse(items.v[i], &c) < 0) {
+                        problem(p, "%s: invalid CIDR \"%s\"%s", flag, items.v[i],
+                                strchr(items.v[i], '/') ? "" : " (a prefix length is required, e.g. /32)");
+                        continue;
+                }
+                cidr_format(&c, buf, sizeof(buf));
+                strv_push(c.family == AF_INET ? v4 : v6, buf);
+                if (ret_has_loopback && cidr_is_loopback(&c))
+                        *ret_has_loopback = true;
+        }
+        strv_deinit(&items);
+}
+
+/* Go time.ParseDuration, for the units that make sense here. */
+static bool parse_go_duration_ms(const char *v, long *ret)
+{
+        double total = 0;
+        const char *p = v;
+
+        if (strcmp(v, "0") == 0) {
+                *ret = 0;
+                return true;
+        }
+        if (!*p)
+                return false;
+        while (*p) {
+                char *end;
+                double n;
+                double unit;
+
+                if (!((*p >= '0' && *p <= '9') || *p == '.'))
+                        return false;
+                n = strtod(p, &end);
+                if (end == p)
+                        return false;
+                p = end;
+                if (strncmp(p, "ms", 2) == 0)
+                        unit = 1, p += 2;
+                else if (strncmp(p, "us", 2) == 0 || strncmp(p, "µs", 3) == 0)
+                        unit = 0.001, p += (*p == 'u' ? 2 : 3);
+                else if (strncmp(p, "ns", 2) == 0)
+                        unit = 0.000001, p += 2;
+                else if (*p == 's')
+                        unit = 1000, p++;
+                else if (*p == 'm')
+                        unit = 60000, p++;
+                else if (*p == 'h')
+                        unit = 3600000, p++;
+                else
+                        return false;
+                total += n * unit;
+        }
+        if (total > (double)LONG_MAX / 2)
+                return false;
+        *ret = (long)total;
+        return true;
+}
+
+static int read_dns_servers(struct capture_settings *s, struct problems *p)
+{
+        FILE *f = fopen(s->resolv_conf, "re");
+        char line[1024];
+
+        if (!f) {
+                problem(p, "reading DNS servers from %s: %s", s->resolv_conf, strerror(errno));
+                return -errno;
+        }
+        while (fgets(line, sizeof(line), f)) {
+                char *save = NULL, *key = strtok_r(line, " \t\r\n", &save), *val;
+                struct cidr c;
+                char buf[64];
+
+                if (!key || strcmp(key, "nameserver") != 0)
+                        continue;
+                val = strtok_r(NULL, " \t\r\n", &save);
+                /* Unparsable servers are dropped, as Istio does. */
+                if (!val || ip_parse(val, &c) < 0)
+                        continue;
+                ip_format(&c, buf, sizeof(buf));
+                strv_push(c.family == AF_INET ? &s->dns_v4 : &s->dns_v6, buf);
+        }
+        fclose(f);
+        return 0;
+}
+
+/*
+ * Istio's IPv6 decision (SEMANTICS.md section 5): scan the namespace's addresses, skipping
+ * loopback and link-local; IPv6 is on when the first usable one is IPv6, or with --dual-stack
+ * when any is. No usable address at all is an error, as in Istio.
+ */
+static int detect_ipv6(struct capture_settings *s, struct problems *p)
+{
+        struct ifaddrs *ifa_list, *ifa;
+        bool found = false, v6 = false;
+
+        if (getifaddrs(&ifa_list) < 0) {
+                problem(p, "listing local addresses to decide on IPv6: %s", strerror(errno));
+                return -errno;
+        }
+        for (ifa = ifa_list; ifa; ifa = ifa->ifa_next) {
+                const struct sockaddr *sa = ifa->ifa_addr;
+                bool is6;
+
+                if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+                        continue;
+                is6 = sa->sa_family == AF_INET6;
+                if (is6) {
+                        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+                        if (IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_LINKLOCAL(a) || IN6_IS_ADDR_MC_LINKLOCAL(a))
+                                continue;
+                } else {
+                        uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
+                        if ((a >> 24) == 127 || (a >> 16) == 0xa9fe || (a >> 8) == 0xe00000)
+                                continue;
+                }
+                if (!found) {
+                        found = true;
+                        v6 = is6;
+                        if (!s->dual_stack)
+                                break;
+                }
+                if (is6)
+                        v6 = true;
+        }
+        freeifaddrs(ifa_list);
+        if (!found) {
+                problem(p, "no valid local IP address found to decide on IPv6 (give the namespace an address, or pass --ipv6=true|false)");
+                return -EADDRNOTAVAIL;
+        }
+        s->enable_ipv6 = v6;
+        return 0;
+}
+
+static void default_proxy_ids(struct capture_settings *s)
+{
+        if (s->proxy_uid[0] == '\0') {
+                struct passwd *pw = getpwnam(s->envoy_user);
+                char buf[32];
+
+                if (pw) {
+                        snprintf(buf, sizeof(buf), "%u", (unsigned)pw->pw_uid);
+                        set_str(&s->proxy_uid, buf);
+                } else {
+                        set_str(&s->proxy_uid, "1337");
+                }
+        }
+        if (s->proxy_gid[0] == '\0')
+                set_str(&s->proxy_gid, s->proxy_uid);
+}
+
+int capture_settings_resolve(struct capture_settings *s, char *err, size_t errlen)
+{
+        struct problems p = { .text = STRBUF_NULL, .count = 0 };
+        unsigned long n;
+        int r = 0;
+
+        if (s->native_nftables)
+                problem(&p, "--native-nftables: the native nftables backend is not implemented yet; "
+                            "leave it off to use iptables-restore (legacy or nft)");
+
+        if (strcmp(s->interception_mode, "TPROXY") == 0)
+                s->mode = CAPTURE_MODE_TPROXY;
+        else if (strcmp(s->interception_mode, "REDIRECT") == 0 || s->interception_mode[0] == '\0')
+                s->mode = CAPTURE_MODE_REDIRECT;
+        else
+                problem(&p, "-m/--istio-inbound-interception-mode: invalid mode \"%s\" (want REDIRECT or TPROXY)",
+                        s->interception_mode);
+
+        if (strcmp(s->ipv6, "auto") == 0)
+                s->ipv6_mode = CAPTURE_IPV6_AUTO;
+        else if (strcmp(s->ipv6, "true") == 0)
+                s->ipv6_mode = CAPTURE_IPV6_TRUE, s->enable_ipv6 = true;
+        else if (strcmp(s->ipv6, "false") == 0)
+                s->ipv6_mode = CAPTURE_IPV6_FALSE, s->enable_ipv6 = false;
+        else
+                problem(&p, "--ipv6: invalid value \"%s\" (want auto, true or false)", s->ipv6);
+
+        if (s->force_iptables_binary[0] && strcmp(s->force_iptables_binary, "legacy") != 0 &&
+            strcmp(s->force_iptables_binary, "nft") != 0)
+                problem(&p, "--force-iptables-binary: invalid value \"%s\" (want legacy or nft)",
+                        s->force_iptables_binary);
+
+        {
+                enum log_level lvl;
+                if (log_parse_output_level(s->log_output_level, &lvl) < 0)
+                        problem(&p, "--log_output_level: invalid value \"%s\" (want scope:level, level one of debug, info, warn, error, none)",
+                                s->log_output_level);
+        }
+
+        single_port(&p, "-p/--envoy-port", s->envoy_port);
+        single_port(&p, "-z/--inbound-capture-port", s->inbound_capture_port);
+        single_port(&p, "-e/--inbound-tunnel-port", s->inbound_tunnel_port);
+        if (!parse_uint(s->probe_port, 65535, &n))
+                problem(&p, "--iptables-probe-port: invalid port \"%s\"", s->probe_port);
+        else
+                s->probe_port_num = (unsigned)n;
+        if (!parse_go_duration_ms(s->probe_timeout, &s->probe_timeout_ms))
+                problem(&p, "--probe-timeout: invalid duration \"%s\" (e.g. 5s, 500ms)", s->probe_timeout);
+        if (!parse_uint(s->tproxy_mark, UINT32_MAX, &n))
+                problem(&p, "-t/--istio-inbound-tproxy-mark: invalid mark \"%s\" (want 0-4294967295)", s->tproxy_mark);
+        else
+                s->mark = (unsigned)n;
+        if (!parse_uint(s->tproxy_route_table, UINT32_MAX, &n) || n == 0)
+                problem(&p, "-r/--istio-inbound-tproxy-route-table: invalid table \"%s\" (want 1-4294967295)",
+                        s->tproxy_route_table);
+        else
+                s->route_table = (unsigned)n;
+
+        default_proxy_ids(s);
+        split_owners(&p, "-u/--proxy-uid", s->proxy_uid, &s->uids);
+        split_owners(&p, "-g/--proxy-gid", s->proxy_gid, &s->gids);
+
+        if (strcmp(s->inbound_ports, "*") == 0)
+                s->inbound_all = true;
+        else
+                split_ports(&p, "-b/--istio-inbound-ports", s->inbound_ports, &s->inbound_port_list);
+        split_ports(&p, "-d/--istio-local-exclude-ports", s->local_exclude_ports, &s->local_exclude_list);
+        split_ports(&p, "-q/--istio-outbound-ports", s->outbound_ports, &s->outbound_port_list);
+        split_ports(&p, "-o/--istio-local-outbound-ports-exclude", s->outbound_ports_exclude,
+                    &s->outbound_exclude_list);
+        split_ifaces(&p, "-c/--istio-exclude-interfaces", s->exclude_interfaces, &s->exclude_ifs);
+        split_ifaces(&p, "-k/--kube-virt-interfaces", s->kube_virt_interfaces, &s->kube_virt_ifs);
+
+        if (strcmp(s->service_exclude_cidr, "*") == 0)
+                problem(&p, "-x/--istio-service-exclude-cidr: \"*\" is not allowed (it would exclude all outbound traffic; use -i '' instead)");
+        else
+                split_cidrs(&p, "-x/--istio-service-exclude-cidr", s->service_exclude_cidr, &s->exclude_v4,
+                            &s->exclude_v6, NULL);
+        if (strcmp(s->service_cidr, "*") == 0)
+                s->outbound_all = true;
+        else
+                split_cidrs(&p, "-i/--istio-service-cidr", s->service_cidr, &s->include_v4, &s->include_v6,
+                            &s->include_has_loopback);
+
+        if (strcmp(s->owner_groups_include, "*") == 0) {
+                s->owner_groups_all = true;
+                split_owners(&p, "ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE", s->owner_groups_exclude,
+                             &s->owner_groups_excl);
+        } else {
+                split_owners(&p, "ISTIO_OUTBOUND_OWNER_GROUPS", s->owner_groups_include, &s->owner_groups);
+                if (s->owner_groups.n > 64)
+                        problem(&p, "ISTIO_OUTBOUND_OWNER_GROUPS: %zu groups given, at most 64 are allowed",
+                                s->owner_groups.n);
+        }
+
+        {
+                struct cidr c;
+                if (cidr_parse(s->loopback_cidr, &c) < 0 || c.family != AF_INET || !cidr_is_loopback(&c) ||
+                    c.prefix_len < 8)
+                        problem(&p, "ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR: invalid value \"%s\" (want an IPv4 loopback CIDR with a prefix length of 8-32, e.g. 127.0.0.1/32)",
+                                s->loopback_cidr);
+                else
+                        cidr_format(&c, s->loopback_v4, sizeof(s->loopback_v4));
+        }
+
+        /* System inputs only once the flags are known to be good. */
+        if (p.count == 0 && s->redirect_dns && !s->capture_all_dns)
+                r = read_dns_servers(s, &p);
+        if (p.count == 0 && s->ipv6_mode == CAPTURE_IPV6_AUTO)
+                r = detect_ipv6(s, &p);
+
+        if (p.text.error)
+                r = p.text.error;
+        else if (p.count)
+                r = r < 0 ? r : -EINVAL;
+        if (p.count)
+                snprintf(err, errlen, "%s", strbuf_str(&p.text));
+        strbuf_deinit(&p.text);
+        return r;
+}
