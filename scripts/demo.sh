@@ -9,6 +9,9 @@ pilotfish=$(realpath "$build/pilotfish")
 probe=$(realpath "$build/tests/e2e/probe")
 ns=pilotfish-demo-$$
 tmp=$(mktemp -d)
+# The listener runs as UID 1337 and writes its ready file here.
+chmod 0755 "$tmp"
+mkdir -m 1777 "$tmp/ready"
 
 cleanup() {
         ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
@@ -23,7 +26,16 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+# Prints a command as one would type it (single quotes where the shell needs them), then runs it.
+run() {
+        local a
+        printf '$'
+        for a in "$@"; do
+                if [[ "$a" =~ ^[A-Za-z0-9_./:,=+-]+$ ]]; then printf ' %s' "$a"; else printf " '%s'" "$a"; fi
+        done
+        printf '\n'
+        "$@"
+}
 
 step "A pod: network namespace $ns with lo and eth0 = 198.18.0.1/24 (one end of a veth pair)"
 ip netns add "$ns"
@@ -43,9 +55,9 @@ run ip netns exec "$ns" iptables -t nat -S
 
 step "The sidecar's outbound listener on 15001, running as UID/GID 1337"
 ip netns exec "$ns" setpriv --reuid=1337 --regid=1337 --clear-groups \
-        "$probe" listen --port 15001 --count 1 --name proxy-outbound --ready-file "$tmp/ready" \
+        "$probe" listen --port 15001 --count 1 --name proxy-outbound --ready-file "$tmp/ready/outbound" \
         > "$tmp/listener.out" &
-for _ in $(seq 100); do [ -e "$tmp/ready" ] && break; sleep 0.05; done
+for _ in $(seq 100); do [ -e "$tmp/ready/outbound" ] && break; sleep 0.05; done
 
 step "The application (UID 0) connects to 198.18.5.5:80"
 run ip netns exec "$ns" "$probe" connect --to 198.18.5.5:80

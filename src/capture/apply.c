@@ -220,7 +220,7 @@ int capture_apply(const struct capture_settings *s, const struct plan *p, char *
                 if (!fw[f].active)
                         continue;
                 r = prepare_family(s, p, (enum plan_family)f, &fw[f], &fmsg);
-                if (r < 0 && f == PLAN_V6 && !p->ipv6 && r == -ENOENT) {
+                if (r == -ENOENT && f == PLAN_V6 && s->cleanup_only) {
                         /* Cleanup of a family whose tools are missing: nothing of ours can be there. */
                         log_debug("IPv6: %s; skipping", strbuf_str(&fmsg));
                         fw[f].active = false;

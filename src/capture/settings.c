@@ -801,7 +801,11 @@ int capture_settings_resolve(struct capture_settings *s, char *err, size_t errle
         /* System inputs only once the flags are known to be good. */
         if (p.count == 0 && s->redirect_dns && !s->capture_all_dns)
                 r = read_dns_servers(s, &p);
-        if (p.count == 0 && s->ipv6_mode == CAPTURE_IPV6_AUTO)
+        /* Cleanup looks at both families whatever the addresses say: what an earlier run with
+         * IPv6 on added must go, and a namespace being torn down may have no address left. */
+        if (p.count == 0 && s->ipv6_mode == CAPTURE_IPV6_AUTO && s->cleanup_only)
+                s->enable_ipv6 = true;
+        else if (p.count == 0 && s->ipv6_mode == CAPTURE_IPV6_AUTO)
                 r = detect_ipv6(s, &p);
 
         if (p.text.error)
