@@ -400,7 +400,7 @@ static int parse_address(const char *arg, bool inv, int family, struct canon_bas
                 if (keep < 8)
                         bytes[i] &= (unsigned char)(0xff00u >> keep);
         }
-        cidr_format(&c, ret->val, sizeof(ret->val));
+        cidr_format_iptables(&c, ret->val, sizeof(ret->val));
         /* iptables-save leaves out an unnegated "anywhere". */
         ret->set = inv || c.prefix_len > 0;
         return 0;
@@ -691,7 +691,7 @@ static int target_tproxy(const struct canon_parts *parts, char *const *tok, size
 
                         if (once(&seen, 1) < 0 || ip_parse(tok[++i], &c) < 0 || c.family != parts->family)
                                 return -EINVAL;
-                        ip_format(&c, ip, sizeof(ip));
+                        ip_format_iptables(&c, ip, sizeof(ip));
                 } else if (strcmp(tok[i], "--tproxy-mark") == 0) {
                         if (once(&seen, 2) < 0 || parse_markmask(tok[++i], &mark, &mask) < 0)
                                 return -EINVAL;

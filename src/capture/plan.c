@@ -25,11 +25,15 @@ struct builder {
 static int rules_push(struct plan_rules *rs, const char *table, const char *chain, int position,
                       const char *spec)
 {
-        struct plan_rule *v = realloc(rs->v, (rs->n + 1) * sizeof(*v));
+        struct plan_rule *v = rs->v;
 
-        if (!v)
-                return -ENOMEM;
-        rs->v = v;
+        /* Grow to powers of two: a list of thousands of UIDs stays linear. */
+        if ((rs->n & (rs->n - 1)) == 0) {
+                v = realloc(rs->v, (rs->n ? rs->n * 2 : 1) * sizeof(*v));
+                if (!v)
+                        return -ENOMEM;
+                rs->v = v;
+        }
         v[rs->n] = (struct plan_rule){
                 .table = strdup(table),
                 .chain = strdup(chain),

@@ -158,38 +158,49 @@ static int parse_go_bool(const char *v, bool *ret)
         return -EINVAL;
 }
 
-void capture_settings_init(struct capture_settings *s)
+int capture_settings_init(struct capture_settings *s)
 {
+        static const struct {
+                size_t offset;
+                const char *value;
+        } defaults[] = {
+                { S(envoy_port), "15001" },
+                { S(inbound_capture_port), "15006" },
+                { S(inbound_tunnel_port), "15008" },
+                { S(proxy_uid), "" },
+                { S(proxy_gid), "" },
+                { S(interception_mode), "" },
+                { S(inbound_ports), "" },
+                { S(local_exclude_ports), "" },
+                { S(exclude_interfaces), "" },
+                { S(service_cidr), "" },
+                { S(service_exclude_cidr), "" },
+                { S(outbound_ports), "" },
+                { S(outbound_ports_exclude), "" },
+                { S(kube_virt_interfaces), "" },
+                { S(tproxy_mark), "1337" },
+                { S(tproxy_route_table), "133" },
+                { S(probe_port), "15002" },
+                { S(probe_timeout), "5s" },
+                { S(network_namespace), "" },
+                { S(force_iptables_binary), "" },
+                { S(log_output_level), "default:info" },
+                { S(ipv6), "auto" },
+                { S(resolv_conf), "/etc/resolv.conf" },
+                { S(owner_groups_include), "*" },
+                { S(owner_groups_exclude), "" },
+                { S(loopback_cidr), "127.0.0.1/32" },
+                { S(envoy_user), "istio-proxy" },
+        };
+
         memset(s, 0, sizeof(*s));
-        /* Defaults; set_str cannot fail on these short strings in practice, checked in resolve. */
-        s->envoy_port = strdup("15001");
-        s->inbound_capture_port = strdup("15006");
-        s->inbound_tunnel_port = strdup("15008");
-        s->proxy_uid = strdup("");
-        s->proxy_gid = strdup("");
-        s->interception_mode = strdup("");
-        s->inbound_ports = strdup("");
-        s->local_exclude_ports = strdup("");
-        s->exclude_interfaces = strdup("");
-        s->service_cidr = strdup("");
-        s->service_exclude_cidr = strdup("");
-        s->outbound_ports = strdup("");
-        s->outbound_ports_exclude = strdup("");
-        s->kube_virt_interfaces = strdup("");
-        s->tproxy_mark = strdup("1337");
-        s->tproxy_route_table = strdup("133");
-        s->probe_port = strdup("15002");
-        s->probe_timeout = strdup("5s");
-        s->network_namespace = strdup("");
-        s->force_iptables_binary = strdup("");
-        s->log_output_level = strdup("default:info");
-        s->ipv6 = strdup("auto");
-        s->resolv_conf = strdup("/etc/resolv.conf");
-        s->owner_groups_include = strdup("*");
-        s->owner_groups_exclude = strdup("");
-        s->loopback_cidr = strdup("127.0.0.1/32");
-        s->envoy_user = strdup("istio-proxy");
-        s->dry_run_file = NULL;
+        for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+                if (set_str((char **)((char *)s + defaults[i].offset), defaults[i].value) < 0) {
+                        capture_settings_deinit(s);
+                        return -ENOMEM;
+                }
+        /* DRY_RUN_FILE_PATH stays NULL: unset means no file. */
+        return 0;
 }
 
 void capture_settings_deinit(struct capture_settings *s)
@@ -573,12 +584,19 @@ static bool parse_go_duration_ms(const char *v, long *ret)
                 double n;
                 double unit;
 
-                if (!((*p >= '0' && *p <= '9') || *p == '.'))
+                /* Go: decimal digits with an optional fraction; no sign, hex or exponent. */
+                size_t digits = strspn(p, "0123456789.");
+                char num[32];
+
+                if (digits == 0 || digits >= sizeof(num) || memchr(p, '.', digits) != memrchr(p, '.', digits) ||
+                    (digits == 1 && *p == '.'))
                         return false;
-                n = strtod(p, &end);
-                if (end == p)
+                memcpy(num, p, digits);
+                num[digits] = '\0';
+                n = strtod(num, &end);
+                if (*end)
                         return false;
-                p = end;
+                p += digits;
                 if (strncmp(p, "ms", 2) == 0)
                         unit = 1, p += 2;
                 else if (strncmp(p, "us", 2) == 0 || strncmp(p, "µs", 3) == 0)
@@ -604,26 +622,28 @@ static bool parse_go_duration_ms(const char *v, long *ret)
 static int read_dns_servers(struct capture_settings *s, struct problems *p)
 {
         FILE *f = fopen(s->resolv_conf, "re");
-        char line[1024];
+        char *line = NULL;
+        size_t cap = 0;
 
         if (!f) {
                 problem(p, "reading DNS servers from %s: %s", s->resolv_conf, strerror(errno));
                 return -errno;
         }
-        while (fgets(line, sizeof(line), f)) {
+        /* Whole lines, however long: the tail of a long comment must not read as a server. */
+        while (getline(&line, &cap, f) >= 0) {
                 char *save = NULL, *key = strtok_r(line, " \t\r\n", &save), *val;
                 struct cidr c;
-                char buf[64];
 
                 if (!key || strcmp(key, "nameserver") != 0)
                         continue;
                 val = strtok_r(NULL, " \t\r\n", &save);
-                /* Unparsable servers are dropped, as Istio does. */
+                /* Unparsable servers are dropped; the others are pasted as written, as Istio
+                 * does (its goldens hold "::127.0.0.53", not Go's canonical "::7f00:35"). */
                 if (!val || ip_parse(val, &c) < 0)
                         continue;
-                ip_format(&c, buf, sizeof(buf));
-                strv_push(c.family == AF_INET ? &s->dns_v4 : &s->dns_v6, buf);
+                strv_push(c.family == AF_INET ? &s->dns_v4 : &s->dns_v6, val);
         }
+        free(line);
         fclose(f);
         return 0;
 }

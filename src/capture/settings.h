@@ -106,8 +106,8 @@ struct capture_settings {
         long probe_timeout_ms;
 };
 
-/* Fills in Istio's defaults. */
-void capture_settings_init(struct capture_settings *s);
+/* Fills in Istio's defaults. Returns 0, or -ENOMEM with s left empty (deinit is safe). */
+int capture_settings_init(struct capture_settings *s);
 void capture_settings_deinit(struct capture_settings *s);
 
 /*

@@ -58,8 +58,9 @@ int iptables_main(int argc, char **argv)
         enum log_level lvl;
         int r, ret = 1;
 
-        capture_settings_init(&s);
-        r = capture_settings_load_env(&s, environ);
+        r = capture_settings_init(&s);
+        if (r >= 0)
+                r = capture_settings_load_env(&s, environ);
         if (r < 0) {
                 log_error("reading the environment: %s", strerror(-r));
                 goto out;

@@ -3,6 +3,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,10 +63,68 @@ int cidr_parse(const char *s, struct cidr *ret)
         return 0;
 }
 
+/*
+ * Go's netip text for IPv6: lower-case hex groups, the longest run of two or more zero groups
+ * (the first on a tie) as "::", and dotted quads only for IPv4-mapped addresses. glibc's
+ * inet_ntop also prints other addresses whose first 96 bits are zero as dotted quads
+ * ("::0.1.0.2"), which would make rule text differ from Istio's.
+ */
+static void ip6_format(const struct in6_addr *a, char *buf, size_t len)
+{
+        static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+        int best = -1, best_len = 0, off = 0;
+        unsigned g[8];
+
+        if (memcmp(a->s6_addr, mapped, sizeof(mapped)) == 0) {
+                snprintf(buf, len, "::ffff:%u.%u.%u.%u", a->s6_addr[12], a->s6_addr[13], a->s6_addr[14],
+                         a->s6_addr[15]);
+                return;
+        }
+        for (int i = 0; i < 8; i++)
+                g[i] = (unsigned)a->s6_addr[2 * i] << 8 | a->s6_addr[2 * i + 1];
+        for (int i = 0; i < 8;) {
+                int j = i;
+                while (j < 8 && g[j] == 0)
+                        j++;
+                if (j - i > best_len && j - i >= 2) {
+                        best = i;
+                        best_len = j - i;
+                }
+                i = j > i ? j : i + 1;
+        }
+        buf[0] = '\0';
+        for (int i = 0; i < 8; i++) {
+                if (i == best) {
+                        off += snprintf(buf + off, len - (size_t)off, "::");
+                        i += best_len - 1;
+                        continue;
+                }
+                off += snprintf(buf + off, len - (size_t)off, "%s%x", (i == 0 || i == best + best_len) ? "" : ":", g[i]);
+                if ((size_t)off >= len)
+                        return;
+        }
+}
+
 void ip_format(const struct cidr *c, char *buf, size_t len)
+{
+        if (c->family == AF_INET6)
+                ip6_format(&c->addr.v6, buf, len);
+        else
+                ip_format_iptables(c, buf, len);
+}
+
+void ip_format_iptables(const struct cidr *c, char *buf, size_t len)
 {
         if (!inet_ntop(c->family, &c->addr, buf, (socklen_t)len))
                 snprintf(buf, len, "?");
+}
+
+void cidr_format_iptables(const struct cidr *c, char *buf, size_t len)
+{
+        char a[INET6_ADDRSTRLEN];
+
+        ip_format_iptables(c, a, sizeof(a));
+        snprintf(buf, len, "%s/%u", a, c->prefix_len);
 }
 
 void cidr_format(const struct cidr *c, char *buf, size_t len)

@@ -26,5 +26,11 @@ int ip_parse(const char *s, struct cidr *ret);
 void cidr_format(const struct cidr *c, char *buf, size_t len);
 /* Canonical text of the address alone. */
 void ip_format(const struct cidr *c, char *buf, size_t len);
+/*
+ * The spelling iptables itself prints (glibc inet_ntop: "::0.1.0.2" for an address whose
+ * first 96 bits are zero), for comparing with iptables-save output.
+ */
+void cidr_format_iptables(const struct cidr *c, char *buf, size_t len);
+void ip_format_iptables(const struct cidr *c, char *buf, size_t len);
 /* True when the address is a loopback address (127.0.0.0/8 or ::1). */
 bool cidr_is_loopback(const struct cidr *c);

@@ -7,20 +7,33 @@
 
 #include "common/strv.h"
 
+/* Slots allocated for n items plus the NULL terminator: the next power of two, so that n
+ * pushes cost O(n) copies in all (no capacity field to keep in step). */
+static size_t strv_slots(size_t n)
+{
+        size_t slots = 2;
+
+        while (slots < n + 1)
+                slots *= 2;
+        return slots;
+}
+
 int strv_push_take(struct strv *sv, char *s)
 {
-        char **v;
+        char **v = sv->v;
 
         if (!s)
                 return -ENOMEM;
-        v = realloc(sv->v, (sv->n + 2) * sizeof(*v));
-        if (!v) {
-                free(s);
-                return -ENOMEM;
+        if (!v || strv_slots(sv->n + 1) != strv_slots(sv->n)) {
+                v = realloc(sv->v, strv_slots(sv->n + 1) * sizeof(*v));
+                if (!v) {
+                        free(s);
+                        return -ENOMEM;
+                }
+                sv->v = v;
         }
         v[sv->n++] = s;
         v[sv->n] = NULL;
-        sv->v = v;
         return 0;
 }
 

@@ -41,14 +41,14 @@ e2e_reset
 
 command -v flock >/dev/null || bail "flock (util-linux) not found"
 netns_new pod
-flock /run/xtables.lock sleep 60 &
-holder=$!
-E2E_PIDS+=("$holder")
-sleep 0.2
+# Hold the global lock from this shell (no helper process to outlive the test).
+exec 9>>/run/xtables.lock
+flock 9 || bail "cannot take /run/xtables.lock"
 start=$SECONDS
 check "--cni-mode with iptables-legacy applies while /run/xtables.lock is held" \
         "$PILOTFISH" iptables --force-iptables-binary=legacy "${seed[@]}" --cni-mode \
         --network-namespace="/run/netns/$(ns pod)"
 diag "took $((SECONDS - start)) s (without --cni-mode it would wait for the lock)"
+flock -u 9
+exec 9>&-
 assert_contains "the rules are there" "$(rules pod legacy 4 nat)" "-A ISTIO_OUTPUT -j ISTIO_REDIRECT"
-kill "$holder" 2>/dev/null

@@ -19,6 +19,7 @@
  * Logging is off unless PILOTFISH_FUZZ_LOG is set (the positional-argument warning would
  * flood libFuzzer's output).
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -74,14 +75,17 @@ static void run(char *const *env, int argc, char *const *argv)
         struct plan p = PLAN_NULL;
         struct strbuf v4 = STRBUF_NULL, v6 = STRBUF_NULL;
         char err[1024];
+        int r;
 
-        capture_settings_init(&s);
-        if (capture_settings_load_env(&s, env) < 0 || capture_settings_parse_args(&s, argc, argv, err, sizeof(err)) < 0)
+        if (capture_settings_init(&s) < 0 || capture_settings_load_env(&s, env) < 0 || capture_settings_parse_args(&s, argc, argv, err, sizeof(err)) < 0)
                 goto out;
-        if (capture_settings_parse_args(&s, 3, forced, err, sizeof(err)) < 0) {
+        r = capture_settings_parse_args(&s, 3, forced, err, sizeof(err));
+        if (r == -EINVAL) {
                 fprintf(stderr, "the forced arguments did not parse: %s\n", err);
                 abort();
         }
+        if (r < 0)
+                goto out;
         if (capture_settings_resolve(&s, err, sizeof(err)) < 0)
                 goto out;
         if (plan_build(&s, &p) < 0)

@@ -7,18 +7,18 @@
 #
 # It configures build-fuzz/ in the source tree with clang, -Dllvm-fuzz=true, ASan+UBSan and
 # -fsanitize=fuzzer-no-link on all code (so libpilotfish is coverage-instrumented too), builds
-# the `fuzzers` alias, then runs each fuzz-<input> on a scratch copy of corpus/<input>/ for
-# the given time. New inputs land in build-fuzz/fuzz-corpus/<input>/ and crashes in
+# the `fuzzers` alias, then runs each fuzz-<input> for the given time, seeded from
+# corpus/<input>/ (which it only reads). New inputs land in build-fuzz/fuzz-corpus/<input>/ and crashes in
 # build-fuzz/fuzz-artifacts/<input>/; copy the interesting ones into corpus/<input>/ (each
 # becomes a test) after minimising them with `fuzz-<input> -minimize_crash=1 FILE`.
 #
-# Needs: clang with the libFuzzer runtime (Debian: clang-14 plus libclang-rt-14-dev on
-# bookworm and later; on bullseye the runtime ships in libclang-common-14-dev), meson, ninja
-# and the build dependencies (libmnl-dev). Check with:
+# Needs: clang with the libFuzzer runtime (Debian 12: packages clang-14 and libclang-rt-14-dev,
+# which holds libclang_rt.fuzzer-x86_64.a), meson, ninja and the build dependencies
+# (libmnl-dev). Check with:
 #   echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n){return 0;}' |
 #     clang -x c -fsanitize=fuzzer - -o /dev/null
-# Environment: JOBS (parallel workers per target, default 1; logs go to build-fuzz/fuzz-N.log), FUZZ_ARGS (extra libFuzzer
-# flags), BUILD_DIR (default build-fuzz).
+# Environment: JOBS (parallel workers per target, default 1; their logs go to
+# build-fuzz/fuzz-N.log), FUZZ_ARGS (extra libFuzzer flags), BUILD_DIR (default build-fuzz).
 set -euo pipefail
 
 seconds=${1:-300}

@@ -71,8 +71,9 @@ static int build(struct built *b, char *const *env, char *const *argv)
                 args[n++] = argv[i];
         }
         args[n] = NULL;
-        capture_settings_init(&b->s);
-        b->r = capture_settings_load_env(&b->s, env);
+        b->r = capture_settings_init(&b->s);
+        if (b->r == 0)
+                b->r = capture_settings_load_env(&b->s, env);
         if (b->r == 0)
                 b->r = capture_settings_parse_args(&b->s, n, args, b->err, sizeof(b->err));
         if (b->r == 0)
