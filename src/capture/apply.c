@@ -71,6 +71,15 @@ static int rollback_family(struct family_work *fw, enum plan_family fam, struct 
         return r;
 }
 
+/* The plain restore input of the plan (Istio's text), and the tables it writes. */
+static int render_plan(const struct plan *p, enum plan_family fam, struct strbuf *in, struct strv *ret_tables)
+{
+        for (const char *const *t = restore_tables; *t; t++)
+                if (restore_plan_has_table(p, fam, *t))
+                        strv_push(ret_tables, *t);
+        return restore_render(p, fam, in);
+}
+
 static int prepare_family(const struct capture_settings *s, const struct plan *p, enum plan_family fam,
                           struct family_work *fw, struct strbuf *msg)
 {
@@ -117,10 +126,7 @@ static int prepare_family(const struct capture_settings *s, const struct plan *p
                 fw->what = in.len ? "rules removed" : "nothing to remove";
         } else if (s->force_apply) {
                 /* Istio's semantics: apply without looking; fails if the chains exist. */
-                r = restore_render(p, fam, &in);
-                for (const char *const *t = restore_tables; *t; t++)
-                        if (restore_plan_has_table(p, fam, *t))
-                                strv_push(&fw->tables, *t);
+                r = render_plan(p, fam, &in, &fw->tables);
                 fw->what = "rules applied";
         } else {
                 struct strbuf diff = STRBUF_NULL;
@@ -128,10 +134,7 @@ static int prepare_family(const struct capture_settings *s, const struct plan *p
 
                 switch (v) {
                 case STATE_CLEAN:
-                        r = restore_render(p, fam, &in);
-                        for (const char *const *t = restore_tables; *t; t++)
-                                if (restore_plan_has_table(p, fam, *t))
-                                        strv_push(&fw->tables, *t);
+                        r = render_plan(p, fam, &in, &fw->tables);
                         fw->what = "rules applied";
                         break;
                 case STATE_IN_SYNC:

@@ -50,6 +50,7 @@ static bool version_takes_wait(const char *text)
 }
 
 struct probe {
+        char why[256];          /* why it is not usable */
         bool usable;
         bool has_rules;
         bool is_nft;
@@ -65,9 +66,23 @@ static void backend_probe(struct backend *b, struct probe *ret)
         struct exec_options o = backend_exec_options(b, NULL, env);
         size_t lines = 0;
 
+        int k;
+
         memset(ret, 0, sizeof(*ret));
-        if (exec_run(save_argv, &o, &r) < 0 || r.status != 0) {
-                log_debug("%s: not usable (exit %d): %s", b->save, r.status, r.err ? r.err : "");
+        k = exec_run(save_argv, &o, &r);
+        if (k < 0 || r.status != 0) {
+                size_t n;
+
+                if (k == -ENOENT)
+                        snprintf(ret->why, sizeof(ret->why), "%s: not found in PATH", b->save);
+                else if (k < 0)
+                        snprintf(ret->why, sizeof(ret->why), "%s: cannot run: %s", b->save, strerror(-k));
+                else
+                        snprintf(ret->why, sizeof(ret->why), "%s: exit %d: %s", b->save, r.status, r.err);
+                n = strlen(ret->why);
+                while (n && ret->why[n - 1] == '\n')
+                        ret->why[--n] = '\0';
+                log_debug("%s", ret->why);
                 exec_result_deinit(&r);
                 return;
         }
@@ -100,8 +115,8 @@ int backend_detect(enum plan_family fam, const char *forced, struct backend *ret
                 struct backend *b = strcmp(forced, "legacy") == 0 ? &legacy : &nft;
                 backend_probe(b, &pl);
                 if (!pl.usable) {
-                        snprintf(err, errlen, "%s: %s is not usable (is it installed, and does the kernel support it?)",
-                                 fam_name, b->save);
+                        snprintf(err, errlen, "%s: --force-iptables-binary=%s is not usable: %s", fam_name, forced,
+                                 pl.why);
                         return -ENOENT;
                 }
                 b->wait = pl.wait;
@@ -135,8 +150,7 @@ int backend_detect(enum plan_family fam, const char *forced, struct backend *ret
                 *ret = legacy;
                 return 0;
         }
-        snprintf(err, errlen, "%s: no usable iptables found (tried %s, %s, %s)", fam_name, legacy.save, nft.save,
-                 plain.save);
+        snprintf(err, errlen, "%s: no usable iptables found (%s; %s; %s)", fam_name, pl.why, pn.why, pp.why);
         return -ENOENT;
 }
 

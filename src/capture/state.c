@@ -335,11 +335,6 @@ enum state_verdict state_compare(const struct state_want *w, const struct saved 
         return lines ? STATE_DRIFT : STATE_IN_SYNC;
 }
 
-static bool table_in_list(const struct strv *tables, const char *t)
-{
-        return strv_contains(tables, t);
-}
-
 int state_build_replace(const struct saved *cur, const struct state_want *w, const struct plan *p,
                         enum plan_family fam, struct strbuf *out, struct strv *ret_tables)
 {
@@ -379,7 +374,7 @@ int state_build_replace(const struct saved *cur, const struct state_want *w, con
 
                 if (body.len) {
                         strbuf_printf(out, "* %s\n%sCOMMIT\n", *t, strbuf_str(&body));
-                        if (!table_in_list(ret_tables, *t))
+                        if (!strv_contains(ret_tables, *t))
                                 strv_push(ret_tables, *t);
                 }
                 strbuf_deinit(&body);

@@ -18,11 +18,15 @@
 
 extern char **environ;
 
+/* In the child: on any failure, the errno goes up the close-on-exec status pipe, which the
+ * parent reads as "could not run" (a successful exec closes it with nothing written). */
 static void exec_child(const char *const *argv, const struct exec_options *opts, int in_fd,
-                       int out_fd, int err_fd)
+                       int out_fd, int err_fd, int status_fd)
 {
+        int saved_errno;
+
         if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
-                _exit(127);
+                goto fail;
         if (opts && opts->env_extra)
                 for (const char *const *e = opts->env_extra; *e; e++)
                         putenv((char *)*e);
@@ -38,23 +42,27 @@ static void exec_child(const char *const *argv, const struct exec_options *opts,
                         (void)mount("/dev/null", "/etc/nsswitch.conf", NULL, MS_BIND, NULL);
         }
         execvp(argv[0], (char *const *)argv);
-        _exit(errno == ENOENT ? 127 : 126);
+fail:
+        saved_errno = errno;
+        if (write(status_fd, &saved_errno, sizeof(saved_errno)) < 0)
+                _exit(127);
+        _exit(127);
 }
 
 int exec_run(const char *const *argv, const struct exec_options *opts, struct exec_result *ret)
 {
-        int in_p[2] = { -1, -1 }, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
+        int in_p[2] = { -1, -1 }, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, st_p[2] = { -1, -1 };
         struct strbuf out = STRBUF_NULL, err = STRBUF_NULL;
         const char *in = opts && opts->stdin_text ? opts->stdin_text : "";
         size_t in_len = strlen(in), in_off = 0;
-        int r, status;
+        int r, status, child_errno = 0;
         pid_t pid;
 
         ret->status = -1;
         ret->out = ret->err = NULL;
 
         if (pipe2(in_p, O_CLOEXEC) < 0 || pipe2(out_p, O_CLOEXEC) < 0 ||
-            pipe2(err_p, O_CLOEXEC) < 0) {
+            pipe2(err_p, O_CLOEXEC) < 0 || pipe2(st_p, O_CLOEXEC) < 0) {
                 r = -errno;
                 goto out;
         }
@@ -65,11 +73,12 @@ int exec_run(const char *const *argv, const struct exec_options *opts, struct ex
                 goto out;
         }
         if (pid == 0)
-                exec_child(argv, opts, in_p[0], out_p[1], err_p[1]);
+                exec_child(argv, opts, in_p[0], out_p[1], err_p[1], st_p[1]);
 
         close(in_p[0]), in_p[0] = -1;
         close(out_p[1]), out_p[1] = -1;
         close(err_p[1]), err_p[1] = -1;
+        close(st_p[1]), st_p[1] = -1;
         if (in_len == 0)
                 close(in_p[1]), in_p[1] = -1;
 
@@ -120,30 +129,17 @@ int exec_run(const char *const *argv, const struct exec_options *opts, struct ex
                         break;
                 }
         ret->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        r = ret->status == 127 ? -ENOENT : 0;
-        if (r == -ENOENT) {
-                /* 127 is also what a shell uses for "not found"; check PATH to be sure. */
-                r = 0;
-                if (!strchr(argv[0], '/')) {
-                        const char *path = getenv("PATH");
-                        char *dup = strdup(path ? path : "/usr/sbin:/usr/bin:/sbin:/bin"), *save = NULL;
-                        bool found = false;
-                        for (char *d = strtok_r(dup, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-                                struct strbuf p = STRBUF_NULL;
-                                strbuf_printf(&p, "%s/%s", d, argv[0]);
-                                found = access(strbuf_str(&p), X_OK) == 0;
-                                strbuf_deinit(&p);
-                        }
-                        free(dup);
-                        if (!found)
-                                r = -ENOENT;
-                }
-        }
+        r = 0;
+        while (read(st_p[0], &child_errno, sizeof(child_errno)) < 0 && errno == EINTR)
+                ;
+        if (child_errno)
+                r = -child_errno;
 out:
         for (int i = 0; i < 2; i++) {
                 if (in_p[i] >= 0) close(in_p[i]);
                 if (out_p[i] >= 0) close(out_p[i]);
                 if (err_p[i] >= 0) close(err_p[i]);
+                if (st_p[i] >= 0) close(st_p[i]);
         }
         ret->out = strbuf_steal(&out);
         ret->err = strbuf_steal(&err);

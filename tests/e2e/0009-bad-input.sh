@@ -66,6 +66,7 @@ bad "bad log level" '"default:loud"' -- --log_output_level=default:loud
 bad "native nftables, not implemented" 'native-nftables' -- --native-nftables
 bad "unreadable resolv.conf" '/nonexistent/resolv.conf' -- --redirect-dns --resolv-conf=/nonexistent/resolv.conf
 bad "network namespace that does not exist" '/nonexistent/netns' -- --network-namespace=/nonexistent/netns
+bad "no iptables in PATH" 'not found in PATH' PATH=/nonexistent -- -i '*' --ipv6=false
 
 out=$(in_ns pod "$PILOTFISH" iptables -i 198.18.0.5 -x '*' -p x 2>&1)
 assert_contains "several bad values are named in one message: -i" "$out" '"198.18.0.5"'

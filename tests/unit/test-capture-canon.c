@@ -16,6 +16,7 @@
 #include "capture/canon.h"
 #include "capture/saved.h"
 #include "common/strv.h"
+#include "file.h"
 #include "tap.h"
 
 #define SIM_MAX_FAMILIES 2
@@ -46,37 +47,6 @@ struct sim {
         size_t n_rules;
         size_t n_not_fixed;     /* rules whose canonical form does not canonicalise to itself */
 };
-
-static char *read_text(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        char *buf = NULL;
-        size_t len = 0, cap = 0;
-
-        if (!f)
-                return NULL;
-        for (;;) {
-                size_t n;
-
-                if (cap - len < 4096) {
-                        char *nb = realloc(buf, cap + 65536);
-                        if (!nb) {
-                                free(buf);
-                                fclose(f);
-                                return NULL;
-                        }
-                        buf = nb;
-                        cap += 65536;
-                }
-                n = fread(buf + len, 1, cap - len - 1, f);
-                len += n;
-                if (n == 0)
-                        break;
-        }
-        fclose(f);
-        buf[len] = '\0';
-        return buf;
-}
 
 static void sim_free(struct sim *s)
 {

@@ -14,6 +14,7 @@
 
 #include "capture/saved.h"
 #include "common/strbuf.h"
+#include "file.h"
 #include "tap.h"
 
 static const char sample[] =
@@ -46,37 +47,6 @@ static const char sample[] =
         ":FORWARD ACCEPT [0:0]\n"
         ":OUTPUT ACCEPT [0:0]\n"
         "COMMIT\n";
-
-static char *read_text(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        char *buf = NULL;
-        size_t len = 0, cap = 0;
-
-        if (!f)
-                return NULL;
-        for (;;) {
-                size_t n;
-
-                if (cap - len < 4096) {
-                        char *nb = realloc(buf, cap + 65536);
-                        if (!nb) {
-                                free(buf);
-                                fclose(f);
-                                return NULL;
-                        }
-                        buf = nb;
-                        cap += 65536;
-                }
-                n = fread(buf + len, 1, cap - len - 1, f);
-                len += n;
-                if (n == 0)
-                        break;
-        }
-        fclose(f);
-        buf[len] = '\0';
-        return buf;
-}
 
 static size_t count_lines_starting(const char *text, const char *prefix)
 {
