@@ -4,7 +4,8 @@
 #    the proxy UID): exit 0 where the rules redirect 127.0.0.6:15002, exit 126 where they do not;
 #  - --network-namespace: run from another namespace, the rules land in the named one only;
 #  - --cni-mode with iptables-legacy: the xtables lock is the namespace's own file, so the run
-#    does not wait on the global /run/xtables.lock held by someone else.
+#    does not wait on the global /run/xtables.lock held by someone else;
+#  - backend detection with no --force-iptables-binary: legacy when it holds rules, else nft.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/state.sh"
 e2e_init
@@ -52,3 +53,20 @@ diag "took $((SECONDS - start)) s (without --cni-mode it would wait for the lock
 flock -u 9
 exec 9>&-
 assert_contains "the rules are there" "$(rules pod legacy 4 nat)" "-A ISTIO_OUTPUT -j ISTIO_REDIRECT"
+e2e_reset
+
+# Backend detection without --force-iptables-binary (SEMANTICS.md section 12): iptables-legacy
+# when it already holds rules in the namespace, else iptables-nft.
+netns_new pod
+check "with no backend forced, a fresh namespace is programmed" \
+        in_ns pod "$PILOTFISH" iptables "${seed[@]}"
+assert_contains "through iptables-nft" "$(in_ns pod iptables-nft-save)" ":ISTIO_OUTPUT"
+assert_not_contains "and not through iptables-legacy" "$(in_ns pod iptables-legacy-save)" "ISTIO"
+e2e_reset
+netns_new pod
+must in_ns pod iptables-legacy -t filter -A INPUT -p tcp --dport 9 -j ACCEPT
+check "with no backend forced, a namespace whose iptables-legacy holds rules is programmed" \
+        in_ns pod "$PILOTFISH" iptables "${seed[@]}"
+assert_contains "through iptables-legacy" "$(in_ns pod iptables-legacy-save)" ":ISTIO_OUTPUT"
+assert_not_contains "and not through iptables-nft" "$(in_ns pod iptables-nft-save 2>/dev/null | grep -v '^#')" "ISTIO"
+assert_contains "the existing legacy rule is kept" "$(in_ns pod iptables-legacy-save)" "--dport 9 -j ACCEPT"
