@@ -7,8 +7,9 @@ set -euo pipefail
 packages=(
         # build
         gcc meson ninja-build pkg-config libmnl-dev
-        # run: both iptables backends, iproute2 for namespaces and veth, setpriv (util-linux)
-        iptables iproute2 util-linux
+        # run: both iptables backends, iproute2 for namespaces and veth, setpriv and flock
+        # (util-linux), sysctl (procps)
+        iptables iproute2 util-linux procps
         # tests
         diffutils gawk
 )
