@@ -10,8 +10,8 @@ packages=(
         # run: both iptables backends, iproute2 for namespaces and veth, setpriv and flock
         # (util-linux), sysctl (procps)
         iptables iproute2 util-linux procps
-        # tests
-        diffutils gawk
+        # tests: real servers and clients, and promtool (prometheus) to check the metrics
+        diffutils gawk nginx-light curl prometheus
 )
 
 missing=()

@@ -8,10 +8,12 @@
 
 #include "cmd/dispatch.h"
 #include "cmd/iptables.h"
+#include "cmd/proxy.h"
 #include "config.h"
 
 static const struct subcommand subcommands[] = {
         { "iptables", iptables_main, "program the pod's packet filter to capture traffic (istio-iptables)" },
+        { "proxy", proxy_main, "the sidecar: relay captured connections, serve health and metrics" },
 };
 
 static const struct {

@@ -32,7 +32,7 @@ for sub in $subs; do
         grep -q "pilotfish $sub" "$root/README.md" && ok "the README shows pilotfish $sub" ||
                 not_ok "the README shows pilotfish $sub"
         missing=()
-        for flag in $(grep -o -- '--[a-z][a-z0-9_-]*' "$tmp/$sub.help" | sort -u); do
+        for flag in $(grep -o -- '--[a-zA-Z][a-zA-Z0-9_-]*' "$tmp/$sub.help" | sort -u); do
                 grep -q -- "\`$flag\`" "$doc" 2>/dev/null || missing+=("$flag")
         done
         [ ${#missing[@]} = 0 ] && ok "every flag of pilotfish $sub --help is documented in docs/cli/$sub.md" ||

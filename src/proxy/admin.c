@@ -1,0 +1,334 @@
+/*
+ * The proxy's HTTP endpoints; see admin.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/strbuf.h"
+#include "proxy/admin.h"
+#include "proxy/http.h"
+#include "proxy/loop.h"
+#include "proxy/metrics.h"
+#include "proxy/origdst.h"
+#include "proxy/proxy.h"
+#include "proxy/run.h"
+
+#define ADMIN_READ_TIMEOUT_MS 10000
+#define ADMIN_MAX_CONNS 64
+
+enum admin_port {
+        ADMIN_PORT_HEALTH = 0,
+        ADMIN_PORT_PROMETHEUS,
+        ADMIN_PORT_STATUS,
+        ADMIN_PORT_ADMIN,
+        _ADMIN_PORT_MAX,
+};
+
+struct admin_listener {
+        struct proxy *p;
+        struct loop *loop;
+        struct loop_watch watch;
+        int fd;
+        enum admin_port port;
+};
+
+struct admin_conn {
+        struct admin_listener *ls;
+        struct loop_watch watch;
+        struct loop_timer timer;
+        int fd;
+        char in[HTTP_HEAD_MAX];
+        size_t in_len;
+        struct strbuf out;
+        size_t out_off;
+        bool closed;
+};
+
+static struct admin_listener listeners[_ADMIN_PORT_MAX];
+static unsigned n_conns;
+
+static void conn_free(void *data)
+{
+        struct admin_conn *c = data;
+
+        strbuf_deinit(&c->out);
+        free(c);
+}
+
+static void conn_close(struct admin_conn *c)
+{
+        struct loop *l = c->ls->loop;
+
+        if (c->closed)
+                return;
+        c->closed = true;
+        loop_watch_del(l, &c->watch);
+        loop_timer_cancel(l, &c->timer);
+        close(c->fd);
+        n_conns--;
+        if (loop_reap_later(l, conn_free, c) < 0)
+                conn_free(c);
+}
+
+static void reply(struct admin_conn *c, int status, const char *type, const char *body, size_t len)
+{
+        strbuf_printf(&c->out,
+                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                      status, http_status_reason(status), type, len);
+        strbuf_append(&c->out, body, len);
+}
+
+static void reply_text(struct admin_conn *c, int status, const char *text)
+{
+        reply(c, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+static bool is(const struct http_request *r, const char *method, const char *path)
+{
+        return r->method_len == strlen(method) && memcmp(r->method, method, r->method_len) == 0 &&
+               r->path_len == strlen(path) && memcmp(r->path, path, r->path_len) == 0;
+}
+
+static bool path_is(const struct http_request *r, const char *path)
+{
+        return r->path_len == strlen(path) && memcmp(r->path, path, r->path_len) == 0;
+}
+
+static void serve_ready(struct admin_conn *c)
+{
+        struct proxy *p = c->ls->p;
+
+        if (atomic_load(&p->draining))
+                reply_text(c, 503, "draining\n");
+        else if (!atomic_load(&p->ready))
+                reply_text(c, 503, "not ready\n");
+        else
+                reply_text(c, 200, "ok\n");
+}
+
+static void serve_metrics(struct admin_conn *c, bool json)
+{
+        struct strbuf body = STRBUF_NULL;
+        int r = json ? metrics_render_json(c->ls->p->metrics, &body) : metrics_render_prometheus(c->ls->p->metrics, &body);
+
+        if (r < 0)
+                reply_text(c, 500, "rendering the metrics failed\n");
+        else
+                reply(c, 200, json ? "application/json" : "text/plain; version=0.0.4; charset=utf-8", strbuf_str(&body),
+                      body.len);
+        strbuf_deinit(&body);
+}
+
+static void serve_connections(struct admin_conn *c)
+{
+        struct strbuf body = STRBUF_NULL;
+
+        proxy_connections_json(c->ls->p, &body);
+        if (body.error)
+                reply_text(c, 500, "listing the connections failed\n");
+        else
+                reply(c, 200, "application/json", strbuf_str(&body), body.len);
+        strbuf_deinit(&body);
+}
+
+static void serve_logging(struct admin_conn *c, const struct http_request *r)
+{
+        const char *v;
+        size_t n;
+        char level[16], spec[32];
+        enum log_level lvl;
+
+        if (!http_query_get(r, "level", &v, &n) || n == 0 || n >= sizeof(level)) {
+                reply_text(c, 400, "usage: POST /logging?level=debug|info|warn|error\n");
+                return;
+        }
+        memcpy(level, v, n);
+        level[n] = '\0';
+        snprintf(spec, sizeof(spec), "default:%s", level);
+        if (log_parse_output_level(spec, &lvl) < 0) {
+                reply_text(c, 400, "unknown level; want debug, info, warn, error or none\n");
+                return;
+        }
+        log_set_level(lvl);
+        log_info("log level set to %s through the admin port", level);
+        reply_text(c, 200, "ok\n");
+}
+
+static void route(struct admin_conn *c, const struct http_request *r)
+{
+        enum admin_port port = c->ls->port;
+
+        if (path_is(r, "/healthz/ready") && port != ADMIN_PORT_PROMETHEUS) {
+                serve_ready(c);
+                return;
+        }
+        if (path_is(r, "/stats/prometheus") && port != ADMIN_PORT_HEALTH) {
+                serve_metrics(c, false);
+                return;
+        }
+        if (port != ADMIN_PORT_ADMIN) {
+                reply_text(c, 404, "not found\n");
+                return;
+        }
+        if (is(r, "GET", "/stats")) {
+                const char *f;
+                size_t n;
+                bool prom = http_query_get(r, "format", &f, &n) && n == 10 && memcmp(f, "prometheus", 10) == 0;
+                serve_metrics(c, !prom);
+        } else if (is(r, "GET", "/connections")) {
+                serve_connections(c);
+        } else if (path_is(r, "/logging") && (is(r, "POST", "/logging") || is(r, "GET", "/logging"))) {
+                serve_logging(c, r);
+        } else if (is(r, "POST", "/drain")) {
+                proxy_drain(c->ls->p, "POST /drain");
+                reply_text(c, 200, "draining\n");
+        } else if (is(r, "POST", "/quitquitquit")) {
+                reply_text(c, 200, "OK\n");
+                proxy_quit(c->ls->p, 0);
+        } else if (path_is(r, "/stats") || path_is(r, "/connections") || path_is(r, "/drain") ||
+                   path_is(r, "/quitquitquit")) {
+                reply_text(c, 405, "method not allowed\n");
+        } else {
+                reply_text(c, 404, "not found\n");
+        }
+}
+
+static void conn_flush(struct admin_conn *c)
+{
+        while (c->out_off < c->out.len) {
+                ssize_t n = write(c->fd, c->out.s + c->out_off, c->out.len - c->out_off);
+                if (n > 0) {
+                        c->out_off += (size_t)n;
+                        continue;
+                }
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN) {
+                        loop_watch_set(c->ls->loop, &c->watch, EPOLLOUT);
+                        return;
+                }
+                break;
+        }
+        conn_close(c);
+}
+
+static void conn_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
+{
+        struct admin_conn *c = container_of(w, struct admin_conn, watch);
+        struct http_request req;
+        int k;
+
+        if (c->out.len) {
+                conn_flush(c);
+                return;
+        }
+        for (;;) {
+                ssize_t n = read(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len);
+                if (n > 0) {
+                        c->in_len += (size_t)n;
+                        if (c->in_len < sizeof(c->in))
+                                continue;
+                        break;
+                }
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        break;
+                /* EOF or error before a whole request: nothing to answer. */
+                conn_close(c);
+                return;
+        }
+        k = http_parse_request(c->in, c->in_len, &req);
+        if (k == -EAGAIN && c->in_len < sizeof(c->in))
+                return;
+        if (k == -EAGAIN || k == -E2BIG)
+                reply_text(c, 431, "request head too large\n");
+        else if (k < 0)
+                reply_text(c, 400, "malformed request\n");
+        else
+                route(c, &req);
+        if (c->out.error) {
+                conn_close(c);
+                return;
+        }
+        conn_flush(c);
+}
+
+static void conn_timeout_cb(struct loop *l, struct loop_timer *t)
+{
+        conn_close(container_of(t, struct admin_conn, timer));
+}
+
+static void accept_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
+{
+        struct admin_listener *ls = container_of(w, struct admin_listener, watch);
+
+        for (;;) {
+                int fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                struct admin_conn *c;
+
+                if (fd < 0)
+                        return;
+                if (n_conns >= ADMIN_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+                        close(fd);
+                        continue;
+                }
+                c->ls = ls;
+                c->fd = fd;
+                c->out = (struct strbuf)STRBUF_NULL;
+                c->out.limit = 16u * 1024 * 1024;
+                c->watch = (struct loop_watch)LOOP_WATCH_NULL;
+                c->timer = (struct loop_timer)LOOP_TIMER_NULL;
+                n_conns++;
+                if (loop_watch_add(l, &c->watch, fd, EPOLLIN, conn_cb) < 0) {
+                        close(fd);
+                        n_conns--;
+                        free(c);
+                        continue;
+                }
+                loop_timer_arm(l, &c->timer, ADMIN_READ_TIMEOUT_MS, conn_timeout_cb);
+        }
+}
+
+int admin_start(struct proxy *p, struct loop *loop, char *err, size_t errlen)
+{
+        const struct proxy_settings *s = &p->settings;
+        const unsigned ports[_ADMIN_PORT_MAX] = { s->health_port, s->prometheus_port, s->status_port, s->admin_port };
+
+        for (int i = 0; i < _ADMIN_PORT_MAX; i++) {
+                struct admin_listener *ls = &listeners[i];
+                int r;
+
+                ls->p = p;
+                ls->loop = loop;
+                ls->port = (enum admin_port)i;
+                ls->watch = (struct loop_watch)LOOP_WATCH_NULL;
+                ls->fd = listen_tcp(i == ADMIN_PORT_ADMIN ? "127.0.0.1" : NULL, ports[i], false, false, err, errlen);
+                if (ls->fd < 0)
+                        return ls->fd;
+                r = loop_watch_add(loop, &ls->watch, ls->fd, EPOLLIN, accept_cb);
+                if (r < 0) {
+                        snprintf(err, errlen, "epoll_ctl for port %u: %s", ports[i], strerror(-r));
+                        return r;
+                }
+        }
+        return 0;
+}
+
+void admin_stop(struct proxy *p)
+{
+        for (int i = 0; i < _ADMIN_PORT_MAX; i++) {
+                struct admin_listener *ls = &listeners[i];
+                if (ls->loop)
+                        loop_watch_del(ls->loop, &ls->watch);
+                if (ls->fd > 0)
+                        close(ls->fd);
+                ls->fd = -1;
+        }
+}

@@ -1,0 +1,32 @@
+/*
+ * The proxy process: its settings, the shared metrics, the workers, readiness and drain.
+ * Worker 0's loop also serves the health, metrics and admin ports (proxy/admin.c).
+ */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "proxy/settings.h"
+#include "proxy/worker.h"
+
+struct metrics;
+
+struct proxy {
+        struct proxy_settings settings;
+        struct metrics *metrics;
+        struct worker *workers;
+        unsigned n_workers;
+        atomic_uint active;             /* relays across all workers, for --max-connections */
+        atomic_bool ready;              /* every listener is up */
+        atomic_bool draining;
+        atomic_int workers_running;
+        /* This pod's addresses, to refuse a destination that is the proxy itself. */
+        struct sockaddr_storage *local_addrs;
+        size_t n_local_addrs;
+};
+
+/* True when dst is one of this proxy's listeners (a loop). */
+bool proxy_is_self(const struct proxy *p, const struct sockaddr_storage *dst);

@@ -1,0 +1,196 @@
+/*
+ * Workers and capture listeners; see worker.h.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "proxy/metrics.h"
+#include "proxy/proxy.h"
+#include "proxy/worker.h"
+
+#define ACCEPT_BATCH 64
+#define ACCEPT_PAUSE_MS 100
+#define LISTEN_BACKLOG 4096
+
+int listen_tcp(const char *addr, unsigned port, bool reuseport, bool transparent, char *err, size_t errlen)
+{
+        int one = 1, zero = 0, fd;
+        const char *what;
+        bool v6 = !addr || strchr(addr, ':');
+
+        fd = v6 ? socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
+        if (fd >= 0) {
+                struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
+
+                if (addr)
+                        inet_pton(AF_INET6, addr, &a.sin6_addr);
+                /* Dual-stack: one socket takes IPv4 (as mapped addresses) and IPv6. */
+                (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+                what = "setsockopt";
+                if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+                    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+                    (transparent && setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) < 0) ||
+                    (transparent && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0))
+                        goto fail;
+                what = "bind";
+                if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+                        goto fail;
+                what = "listen";
+                if (listen(fd, LISTEN_BACKLOG) < 0)
+                        goto fail;
+                return fd;
+        } else if (v6 && addr) {
+                snprintf(err, errlen, "socket(AF_INET6) for [%s]:%u: %s", addr, port, strerror(errno));
+                return -errno;
+        }
+        /* No IPv6 in this namespace (or an IPv4 address was asked for). */
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                snprintf(err, errlen, "socket(AF_INET): %s", strerror(errno));
+                return -errno;
+        }
+        {
+                struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+
+                if (addr)
+                        inet_pton(AF_INET, addr, &a.sin_addr);
+                what = "setsockopt";
+                if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+                    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+                    (transparent && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0))
+                        goto fail;
+                what = "bind";
+                if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+                        goto fail;
+                what = "listen";
+                if (listen(fd, LISTEN_BACKLOG) < 0)
+                        goto fail;
+        }
+        return fd;
+fail:
+        {
+                int r = -errno;
+                snprintf(err, errlen, "%s on %s:%u%s: %s", what, addr ? addr : "*", port,
+                         transparent ? " (transparent, needs CAP_NET_ADMIN)" : "", strerror(errno));
+                close(fd);
+                return r;
+        }
+}
+
+static void resume_cb(struct loop *l, struct loop_timer *t)
+{
+        struct listener *ls = container_of(t, struct listener, resume_timer);
+
+        if (ls->fd >= 0)
+                loop_watch_set(l, &ls->watch, EPOLLIN);
+}
+
+static void accept_cb(struct loop *l, struct loop_watch *wt, uint32_t revents)
+{
+        struct listener *ls = container_of(wt, struct listener, watch);
+
+        for (int i = 0; i < ACCEPT_BATCH; i++) {
+                struct sockaddr_storage peer;
+                socklen_t len = sizeof(peer);
+                int fd = accept4(ls->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+                if (fd < 0) {
+                        if (errno == EINTR || errno == ECONNABORTED)
+                                continue;
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                                /* Out of fds: stop accepting for a moment instead of spinning on a
+                                 * listener that stays readable. Pending clients wait in the backlog. */
+                                metrics_accept_paused(ls->w->metrics);
+                                log_warn("accept on port %s: %s; pausing accepts for %d ms",
+                                         ls->direction == RELAY_OUTBOUND ? "outbound" : "inbound", strerror(errno),
+                                         ACCEPT_PAUSE_MS);
+                                loop_watch_set(l, &ls->watch, 0);
+                                loop_timer_arm(l, &ls->resume_timer, ACCEPT_PAUSE_MS, resume_cb);
+                        }
+                        return;
+                }
+                relay_start(ls->w, ls->direction, fd, &peer);
+        }
+}
+
+static int listener_open(struct worker *w, struct listener *ls, enum relay_direction dir, unsigned port,
+                         bool transparent, char *err, size_t errlen)
+{
+        int r;
+
+        ls->w = w;
+        ls->direction = dir;
+        ls->transparent = transparent;
+        ls->watch = (struct loop_watch)LOOP_WATCH_NULL;
+        ls->resume_timer = (struct loop_timer)LOOP_TIMER_NULL;
+        ls->fd = listen_tcp(NULL, port, true, transparent, err, errlen);
+        if (ls->fd < 0)
+                return ls->fd;
+        r = loop_watch_add(w->loop, &ls->watch, ls->fd, EPOLLIN, accept_cb);
+        if (r < 0)
+                snprintf(err, errlen, "epoll_ctl for port %u: %s", port, strerror(-r));
+        return r;
+}
+
+int worker_init(struct worker *w, struct proxy *p, unsigned index, char *err, size_t errlen)
+{
+        const struct proxy_settings *s = &p->settings;
+        int r;
+
+        memset(w, 0, sizeof(*w));
+        w->proxy = p;
+        w->settings = s;
+        w->metrics = p->metrics;
+        w->index = index;
+        w->outbound.fd = w->inbound.fd = -1;
+        pthread_mutex_init(&w->lock, NULL);
+        /* Pipes in flight are bounded per worker; beyond, flows use 16 KiB buffers. */
+        pipe_pool_init(&w->pipes, 256, 8192);
+        r = loop_new(&w->loop);
+        if (r < 0) {
+                snprintf(err, errlen, "creating the event loop: %s", strerror(-r));
+                return r;
+        }
+        r = listener_open(w, &w->outbound, RELAY_OUTBOUND, s->outbound_port, false, err, errlen);
+        if (r < 0)
+                return r;
+        return listener_open(w, &w->inbound, RELAY_INBOUND, s->inbound_port, s->tproxy, err, errlen);
+}
+
+static void listener_close(struct worker *w, struct listener *ls)
+{
+        loop_watch_del(w->loop, &ls->watch);
+        if (w->loop)
+                loop_timer_cancel(w->loop, &ls->resume_timer);
+        if (ls->fd >= 0)
+                close(ls->fd);
+        ls->fd = -1;
+}
+
+void worker_close_inbound(struct worker *w)
+{
+        listener_close(w, &w->inbound);
+        w->inbound_closed = true;
+}
+
+void worker_deinit(struct worker *w)
+{
+        if (!w->loop)
+                return;
+        listener_close(w, &w->outbound);
+        listener_close(w, &w->inbound);
+        while (w->relays)
+                relay_abort(w->relays, RELAY_END_SHUTDOWN);
+        /* The relays' memory is freed by the reaps queued above. */
+        loop_stop(w->loop);
+        pipe_pool_deinit(&w->pipes);
+        w->loop = loop_free(w->loop);
+        pthread_mutex_destroy(&w->lock);
+}

@@ -1,0 +1,59 @@
+/*
+ * A worker: one thread, one event loop, its own capture listeners (SO_REUSEPORT, so the
+ * kernel spreads connections over workers without a shared accept lock) and the relays it
+ * accepted. Nothing in a worker is touched by another thread except through loop_post() and
+ * the metrics' atomic counters.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "proxy/loop.h"
+#include "proxy/pipe_pool.h"
+#include "proxy/relay.h"
+
+struct proxy_settings;
+struct metrics;
+struct proxy;
+
+struct listener {
+        struct worker *w;
+        struct loop_watch watch;
+        struct loop_timer resume_timer;         /* accept paused on EMFILE/ENFILE */
+        int fd;
+        enum relay_direction direction;
+        bool transparent;
+};
+
+struct worker {
+        struct proxy *proxy;
+        const struct proxy_settings *settings;
+        struct metrics *metrics;
+        unsigned index;
+        pthread_t thread;
+        struct loop *loop;
+        struct pipe_pool pipes;
+        struct listener outbound, inbound;
+        pthread_mutex_t lock;                   /* guards the list below against /connections */
+        struct relay *relays;                   /* doubly linked */
+        uint64_t next_id;
+        bool inbound_closed;                    /* draining */
+        int exit_code;
+};
+
+/*
+ * Creates the worker's loop and its capture listeners. Returns 0, or a negative errno with
+ * what failed (bind, listen) in err.
+ */
+int worker_init(struct worker *w, struct proxy *p, unsigned index, char *err, size_t errlen);
+void worker_deinit(struct worker *w);
+
+/* Stops accepting on the inbound listener (drain); outbound keeps working. Worker thread. */
+void worker_close_inbound(struct worker *w);
+
+/* Opens a listening TCP socket on addr:port (IPv6 dual-stack when available, else IPv4). */
+int listen_tcp(const char *addr, unsigned port, bool reuseport, bool transparent, char *err, size_t errlen);
