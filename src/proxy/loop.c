@@ -150,8 +150,12 @@ int loop_watch_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events
         w->fd = fd;
         w->cb = cb;
         w->events = events;
-        if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-                return -errno;
+        w->in_epoll = false;
+        if (events) {
+                if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+                        return -errno;
+                w->in_epoll = true;
+        }
         w->added = true;
         return 0;
 }
@@ -162,8 +166,14 @@ int loop_watch_set(struct loop *l, struct loop_watch *w, uint32_t events)
 
         if (!w->added || w->events == events)
                 return 0;
-        if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0)
+        if (events == 0) {
+                (void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+                w->in_epoll = false;
+        } else if (epoll_ctl(l->epfd, w->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, w->fd, &ev) < 0) {
                 return -errno;
+        } else {
+                w->in_epoll = true;
+        }
         w->events = events;
         return 0;
 }
@@ -172,8 +182,10 @@ void loop_watch_del(struct loop *l, struct loop_watch *w)
 {
         if (!w->added)
                 return;
-        (void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+        if (w->in_epoll)
+                (void)epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
         w->added = false;
+        w->in_epoll = false;
         w->events = 0;
 }
 
@@ -316,8 +328,8 @@ int loop_run(struct loop *l)
                 l->now_ms = monotonic_ms();
                 for (int i = 0; i < n; i++) {
                         struct loop_watch *w = ev[i].data.ptr;
-                        /* A watch deleted earlier in this round has added == false. */
-                        if (w->added)
+                        /* A watch deleted or parked earlier in this round is skipped. */
+                        if (w->added && w->in_epoll)
                                 w->cb(l, w, ev[i].events);
                 }
                 run_reaps(l);

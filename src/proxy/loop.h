@@ -20,8 +20,9 @@ typedef void (*loop_reap_fn)(void *data);
 /* Embedded in the owner's struct; the callback finds the owner with container_of. */
 struct loop_watch {
         int fd;
-        uint32_t events;        /* EPOLLIN / EPOLLOUT / ... currently registered, 0 when idle */
-        bool added;
+        uint32_t events;        /* EPOLLIN / EPOLLOUT / ... wanted now; 0 when idle */
+        bool added;             /* the owner registered it (loop_watch_add, not yet _del) */
+        bool in_epoll;          /* in the epoll set: false while events == 0 */
         loop_watch_fn cb;
 };
 
@@ -31,7 +32,7 @@ struct loop_timer {
         loop_timer_fn cb;
 };
 
-#define LOOP_WATCH_NULL { .fd = -1, .events = 0, .added = false, .cb = NULL }
+#define LOOP_WATCH_NULL { .fd = -1, .events = 0, .added = false, .in_epoll = false, .cb = NULL }
 #define LOOP_TIMER_NULL { .when_ms = 0, .heap_index = 0, .cb = NULL }
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -41,7 +42,11 @@ struct loop *loop_free(struct loop *l);
 
 /* Registers fd with the given interest (may be 0). Returns 0 or a negative errno. */
 int loop_watch_add(struct loop *l, struct loop_watch *w, int fd, uint32_t events, loop_watch_fn cb);
-/* Changes the interest; a no-op when unchanged. */
+/*
+ * Changes the interest; a no-op when unchanged. An fd with no interest leaves the epoll set,
+ * because epoll reports EPOLLHUP and EPOLLERR whatever the interest, and a hung-up socket the
+ * owner cannot act on yet would otherwise wake the loop in a spin.
+ */
 int loop_watch_set(struct loop *l, struct loop_watch *w, uint32_t events);
 /* Unregisters (does not close the fd). Safe on a watch never added. */
 void loop_watch_del(struct loop *l, struct loop_watch *w);

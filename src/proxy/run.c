@@ -235,7 +235,7 @@ int proxy_run(const struct proxy_settings *s, char *const *env)
                         break;
                 }
         atomic_store(&p.ready, true);
-        log_info("pilotfish proxy ready: %u workers, outbound :%u, inbound :%u (%s), health :%u, metrics :%u",
+        log_info("pilotfish proxy ready: workers %u, outbound :%u, inbound :%u (%s), health :%u, metrics :%u",
                  p.n_workers, s->outbound_port, s->inbound_port, s->tproxy ? "TPROXY" : "REDIRECT", s->health_port,
                  s->prometheus_port);
         r = loop_run(p.workers[0].loop);
