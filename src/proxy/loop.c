@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -27,7 +28,7 @@ struct loop {
         int wakefd;
         struct loop_watch wake_watch;
         uint64_t now_ms;
-        volatile int stop;
+        atomic_int stop;               /* set by loop_stop(), from any thread */
 
         struct loop_timer **heap;       /* 1-based; heap[0] unused */
         size_t heap_n, heap_cap;
@@ -281,7 +282,7 @@ void loop_stop(struct loop *l)
 {
         uint64_t one = 1;
 
-        l->stop = 1;
+        atomic_store(&l->stop, 1);
         if (write(l->wakefd, &one, sizeof(one)) < 0)
                 return;
 }
@@ -305,7 +306,7 @@ int loop_run(struct loop *l)
 {
         struct epoll_event ev[LOOP_MAX_EVENTS];
 
-        while (!l->stop) {
+        while (!atomic_load(&l->stop)) {
                 int timeout = -1, n;
 
                 l->now_ms = monotonic_ms();
@@ -334,5 +335,7 @@ int loop_run(struct loop *l)
                 }
                 run_reaps(l);
         }
+        /* A stop ends this run only; the loop can be run again. */
+        atomic_store(&l->stop, 0);
         return 0;
 }

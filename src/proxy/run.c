@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -186,6 +187,15 @@ int proxy_run(const struct proxy_settings *s, char *const *env)
                           (unsigned)getuid(), (unsigned)getgid(), s->proxy_uid, s->proxy_gid, s->proxy_uid,
                           s->proxy_gid);
                 return 1;
+        }
+        {
+                /* Each relay holds two sockets (and a pipe while bytes are in flight): take the
+                 * whole hard limit for fds, as Envoy does, instead of the default soft 1024. */
+                struct rlimit rl;
+                if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                        rl.rlim_cur = rl.rlim_max;
+                        (void)setrlimit(RLIMIT_NOFILE, &rl);
+                }
         }
         p.n_workers = s->workers ? s->workers : cpus_allowed();
         atomic_store(&exit_code, 0);
