@@ -11,7 +11,7 @@ packages=(
         # (util-linux), sysctl (procps)
         iptables iproute2 util-linux procps
         # tests: real servers and clients, and promtool (prometheus) to check the metrics
-        diffutils gawk nginx-light curl prometheus
+        diffutils gawk nginx-light curl prometheus jq
 )
 
 missing=()

@@ -27,6 +27,18 @@ int origdst_get(int fd, bool transparent, struct sockaddr_storage *ret)
         if (getsockname(fd, (struct sockaddr *)&local, &len) < 0)
                 return -errno;
         if (transparent) {
+                const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *)&local;
+
+                /* A dual-stack listener reports an IPv4 destination as ::ffff:a.b.c.d; the
+                 * upstream connect must be IPv4 (from 127.0.0.6, not ::6). */
+                if (local.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&l6->sin6_addr)) {
+                        struct sockaddr_in *o4 = (struct sockaddr_in *)ret;
+
+                        o4->sin_family = AF_INET;
+                        o4->sin_port = l6->sin6_port;
+                        memcpy(&o4->sin_addr, &l6->sin6_addr.s6_addr[12], 4);
+                        return 0;
+                }
                 *ret = local;
                 return 0;
         }

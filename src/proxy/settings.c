@@ -72,8 +72,8 @@ static const struct opt opts[] = {
           "debug, info, warn, error" },
         { "domain", NULL, OPT_STRING, O(domain), SZ(domain), "",
           "Istio's; accepted (the DNS domain of the pod)" },
-        { "proxyLogLevel", NULL, OPT_STRING, O(proxy_log_level), SZ(proxy_log_level), "warning",
-          "Istio's; sets the log level when --log-level is not given" },
+        { "proxyLogLevel", NULL, OPT_STRING, O(proxy_log_level), SZ(proxy_log_level), "",
+          "Istio's; sets the log level when neither --log-level nor --log_output_level is given" },
         { "proxyComponentLogLevel", NULL, OPT_STRING, O(proxy_component_log_level),
           SZ(proxy_component_log_level), "misc:error", "Istio's; accepted (Envoy component levels)" },
         { "log_output_level", NULL, OPT_STRING, O(log_level), SZ(log_level), "info",
@@ -210,7 +210,7 @@ int proxy_settings_parse(struct proxy_settings *s, int argc, char *const *argv, 
                          size_t errlen)
 {
         struct strbuf p = STRBUF_NULL;
-        bool level_given = false;
+        bool level_given = false, proxy_level_given = false;
         int r = 0;
 
         memset(s, 0, sizeof(*s));
@@ -259,6 +259,8 @@ int proxy_settings_parse(struct proxy_settings *s, int argc, char *const *argv, 
                 set_opt(s, o, v, a, &p);
                 if (strcmp(o->name, "log-level") == 0 || strcmp(o->name, "log_output_level") == 0)
                         level_given = true;
+                if (strcmp(o->name, "proxyLogLevel") == 0)
+                        proxy_level_given = true;
         }
         /* Istio's --log_output_level is "scope:level,..."; keep the default scope's level. */
         {
@@ -272,7 +274,8 @@ int proxy_settings_parse(struct proxy_settings *s, int argc, char *const *argv, 
                         snprintf(s->log_level, sizeof(s->log_level), "info");
                 }
         }
-        if (!level_given && strcmp(s->proxy_log_level, "warning") != 0)
+        /* --proxyLogLevel (Envoy's level in Istio) sets ours only when nothing closer does. */
+        if (!level_given && proxy_level_given)
                 snprintf(s->log_level, sizeof(s->log_level), "%s", s->proxy_log_level);
         if (s->workers > 1024)
                 problem(&p, "--workers: %u is too many (at most 1024)", s->workers);
