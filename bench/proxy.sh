@@ -282,7 +282,7 @@ EOF
 start_proxy() {
         local path=$1 port=$2
         proxy_pid=""
-        # All of them listen with SO_REUSEPORT: a leftover would silently take a share.
+        # HAProxy and pilotfish listen with SO_REUSEPORT: a leftover would silently take a share.
         if in_pod ss -Hltn "sport = :15006" | grep -q .; then
                 die "something still listens on 15006 before starting $path"
         fi

@@ -272,6 +272,10 @@ static enum pump_result pump(struct relay *r, struct relay_flow *f, int src, int
                         if (errno == EINTR)
                                 continue;
                         if (errno == EAGAIN) {
+                                /* Nothing to read: the empty pipe goes back, so an idle flow
+                                 * holds no pipe (two fds per connection, not six). */
+                                if (f->pipe[0] >= 0)
+                                        pipe_pool_put(&w->pipes, f->pipe, true);
                                 f->want_in = true;
                                 res = PUMP_WAIT;
                                 goto out;
@@ -519,6 +523,10 @@ void relay_start(struct worker *w, enum relay_direction dir, int client_fd, cons
                 socklen_t len;
 
                 passthrough_source(r->orig_dst.ss_family, &src, &len);
+                /* Let connect() pick the source port knowing the destination, as Envoy does;
+                 * a port chosen at bind() is held in TIME_WAIT against every destination, and
+                 * a busy pod runs out of them. */
+                (void)setsockopt(r->upstream_fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &(int){ 1 }, sizeof(int));
                 if (bind(r->upstream_fd, (struct sockaddr *)&src, len) < 0) {
                         log_debug("relay %lu: binding the passthrough source: %s", (unsigned long)r->id, strerror(errno));
                         fail = RELAY_END_CONNECT_ERROR;
