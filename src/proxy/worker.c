@@ -21,58 +21,56 @@
 
 int listen_tcp(const char *addr, unsigned port, bool reuseport, bool transparent, char *err, size_t errlen)
 {
-        int one = 1, zero = 0, fd;
-        const char *what;
+        struct sockaddr_storage ss = { 0 };
+        socklen_t len;
+        int one = 1, zero = 0, fd = -1;
+        const char *what = "socket";
         bool v6 = !addr || strchr(addr, ':');
 
-        fd = v6 ? socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
+        if (v6)
+                fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd >= 0) {
-                struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port) };
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 
+                a->sin6_family = AF_INET6;
+                a->sin6_port = htons((uint16_t)port);
                 if (addr)
-                        inet_pton(AF_INET6, addr, &a.sin6_addr);
+                        inet_pton(AF_INET6, addr, &a->sin6_addr);
+                len = sizeof(*a);
                 /* Dual-stack: one socket takes IPv4 (as mapped addresses) and IPv6. */
                 (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-                what = "setsockopt";
-                if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-                    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
-                    (transparent && setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) < 0) ||
-                    (transparent && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0))
-                        goto fail;
-                what = "bind";
-                if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-                        goto fail;
-                what = "listen";
-                if (listen(fd, LISTEN_BACKLOG) < 0)
-                        goto fail;
-                return fd;
         } else if (v6 && addr) {
                 snprintf(err, errlen, "socket(AF_INET6) for [%s]:%u: %s", addr, port, strerror(errno));
                 return -errno;
-        }
-        /* No IPv6 in this namespace (or an IPv4 address was asked for). */
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-                snprintf(err, errlen, "socket(AF_INET): %s", strerror(errno));
-                return -errno;
-        }
-        {
-                struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        } else {
+                /* No IPv6 in this namespace (or an IPv4 address was asked for). */
+                struct sockaddr_in *a = (struct sockaddr_in *)&ss;
 
+                fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                if (fd < 0) {
+                        snprintf(err, errlen, "socket(AF_INET): %s", strerror(errno));
+                        return -errno;
+                }
+                a->sin_family = AF_INET;
+                a->sin_port = htons((uint16_t)port);
                 if (addr)
-                        inet_pton(AF_INET, addr, &a.sin_addr);
-                what = "setsockopt";
-                if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-                    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
-                    (transparent && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0))
-                        goto fail;
-                what = "bind";
-                if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
-                        goto fail;
-                what = "listen";
-                if (listen(fd, LISTEN_BACKLOG) < 0)
-                        goto fail;
+                        inet_pton(AF_INET, addr, &a->sin_addr);
+                len = sizeof(*a);
         }
+
+        what = "setsockopt";
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+            (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+            (transparent && ss.ss_family == AF_INET6 &&
+             setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one)) < 0) ||
+            (transparent && setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one)) < 0))
+                goto fail;
+        what = "bind";
+        if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+                goto fail;
+        what = "listen";
+        if (listen(fd, LISTEN_BACKLOG) < 0)
+                goto fail;
         return fd;
 fail:
         {
