@@ -1,6 +1,8 @@
 /*
- * The relay; see relay.h for the design. Each event on either socket pumps both flows as
- * far as they go, then sets each socket's epoll interest to exactly what the flows wait for.
+ * The relay; see relay.h for the design. An event pumps only the flow it concerns (a readable
+ * client the up flow, a writable client the down flow, an error both), then each socket's
+ * epoll interest is set to exactly what the flows wait for. In a keep-alive exchange the
+ * interest never changes, so there is no epoll_ctl per request.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,7 +22,8 @@
 #include "proxy/relay.h"
 #include "proxy/worker.h"
 
-#define RELAY_BUFFER_SIZE 16384
+/* A flow's share of one round before other connections get theirs. */
+#define RELAY_ROUND_BYTES (256 * 1024)
 
 static const char *const relay_end_strs[_RELAY_END_MAX] = {
         [RELAY_END_NONE] = "none",
@@ -116,8 +119,8 @@ static void relay_free(void *data)
 {
         struct relay *r = data;
 
-        free(r->flow[0].buf);
-        free(r->flow[1].buf);
+        free(r->flow[0].pending);
+        free(r->flow[1].pending);
         free(r);
 }
 
@@ -183,119 +186,199 @@ static bool is_reset(int e)
         return e == ECONNRESET || e == EPIPE || e == ETIMEDOUT || e == EHOSTUNREACH || e == ENETUNREACH;
 }
 
-/* Moves bytes from src to dst until one of them would block. */
+static enum pump_result write_error(int e)
+{
+        return is_reset(e) ? PUMP_DST_RESET : PUMP_LOCAL_ERROR;
+}
+
+static void count_moved(struct relay *r, struct relay_flow *f, size_t n, bool spliced, uint64_t *moved)
+{
+        if (spliced)
+                metrics_add_spliced(r->w->metrics, n);
+        else
+                metrics_add_copied(r->w->metrics, n);
+        atomic_fetch_add_explicit(&f->bytes, n, memory_order_relaxed);
+        *moved += n;
+}
+
+/*
+ * Delivers what is in flight (the pipe, or copied bytes the destination refused earlier).
+ * Returns PUMP_DONE when nothing is left, PUMP_WAIT with want_out when dst is full.
+ */
+static enum pump_result deliver(struct relay *r, struct relay_flow *f, int dst, uint64_t *moved)
+{
+        while (f->in_pipe > 0 || f->pending_off < f->pending_len) {
+                bool spliced = f->in_pipe > 0;
+                ssize_t n;
+
+                if (spliced)
+                        n = splice(f->pipe[0], NULL, dst, NULL, f->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                else
+                        n = write(dst, f->pending + f->pending_off, f->pending_len - f->pending_off);
+                if (n > 0) {
+                        if (spliced)
+                                f->in_pipe -= (size_t)n;
+                        else
+                                f->pending_off += (size_t)n;
+                        count_moved(r, f, (size_t)n, spliced, moved);
+                        continue;
+                }
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN) {
+                        f->want_out = true;
+                        return PUMP_WAIT;
+                }
+                return write_error(n < 0 ? errno : EPIPE);
+        }
+        /* Nothing in flight: the pending buffer goes, so idle connections hold no memory. */
+        free(f->pending);
+        f->pending = NULL;
+        f->pending_off = f->pending_len = 0;
+        return PUMP_DONE;
+}
+
+/*
+ * Copies one read's worth through the worker's scratch buffer: read, then write at once.
+ * What dst does not take is kept in a buffer of the flow's own, and the flow waits for dst.
+ * Sets *drained when the read came back short: the socket had no more, and level-triggered
+ * epoll reports it again when more arrives, so reading again now would only cost an EAGAIN.
+ */
+static enum pump_result copy_once(struct relay *r, struct relay_flow *f, int src, int dst, uint64_t *moved,
+                                  bool *drained)
+{
+        char *buf = r->w->scratch;
+        ssize_t n, k;
+
+        do
+                n = read(src, buf, RELAY_SCRATCH_SIZE);
+        while (n < 0 && errno == EINTR);
+        if (n == 0) {
+                f->src_eof = true;
+                return PUMP_DONE;
+        }
+        if (n < 0) {
+                if (errno == EAGAIN) {
+                        f->want_in = true;
+                        *drained = true;
+                        return PUMP_WAIT;
+                }
+                return is_reset(errno) ? PUMP_SRC_RESET : PUMP_LOCAL_ERROR;
+        }
+        /* A full read means more is queued: bulk transfer, splice from now on. */
+        if ((size_t)n == RELAY_SCRATCH_SIZE && !f->no_splice)
+                f->splice = true;
+        *drained = (size_t)n < RELAY_SCRATCH_SIZE;
+        do
+                k = write(dst, buf, (size_t)n);
+        while (k < 0 && errno == EINTR);
+        if (k < 0 && errno != EAGAIN)
+                return write_error(errno);
+        if (k < 0)
+                k = 0;
+        if (k > 0)
+                count_moved(r, f, (size_t)k, false, moved);
+        if (k == n)
+                return PUMP_DONE;
+        f->pending = malloc((size_t)(n - k));
+        if (!f->pending)
+                return PUMP_LOCAL_ERROR;
+        memcpy(f->pending, buf + k, (size_t)(n - k));
+        f->pending_off = 0;
+        f->pending_len = (size_t)(n - k);
+        f->want_out = true;
+        return PUMP_WAIT;
+}
+
+/* Splices one pipe's worth from src into the flow's pipe. */
+static enum pump_result splice_in(struct relay *r, struct relay_flow *f, int src, bool *drained)
+{
+        struct worker *w = r->w;
+        ssize_t n;
+
+        for (;;) {
+                n = splice(src, NULL, f->pipe[1], NULL, (size_t)w->pipes.pipe_size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (n > 0) {
+                        f->in_pipe = (size_t)n;
+                        /* Small again: copying is cheaper than two splices per message. */
+                        if ((size_t)n < RELAY_SCRATCH_SIZE)
+                                f->splice = false;
+                        return PUMP_DONE;
+                }
+                if (n == 0) {
+                        f->src_eof = true;
+                        return PUMP_DONE;
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN) {
+                        /* The pipe is empty, so EAGAIN means the socket is. */
+                        f->want_in = true;
+                        *drained = true;
+                        return PUMP_WAIT;
+                }
+                if (errno == EINVAL || errno == ENOSYS) {
+                        /* Not spliceable (never for TCP today): copy from now on. */
+                        f->splice = false;
+                        f->no_splice = true;
+                        return PUMP_DONE;
+                }
+                return is_reset(errno) ? PUMP_SRC_RESET : PUMP_LOCAL_ERROR;
+        }
+}
+
+/*
+ * Moves bytes from src to dst until src has no more, dst is full, or the flow has had its
+ * share of this round (level-triggered epoll brings it back). Small messages are copied
+ * through the scratch buffer (one read, one write); once a read fills the buffer the flow
+ * splices through a pipe from the pool, and goes back to copying when reads get small.
+ */
 static enum pump_result pump(struct relay *r, struct relay_flow *f, int src, int dst)
 {
         struct worker *w = r->w;
         uint64_t moved = 0;
         enum pump_result res;
+        bool drained = false;
 
         f->want_in = f->want_out = false;
         if (f->shut)
                 return PUMP_DONE;
         for (;;) {
-                /* 1. Deliver what is in flight. */
-                while (f->in_pipe > 0 || f->buf_off < f->buf_len) {
-                        ssize_t n;
-
-                        if (f->in_pipe > 0)
-                                n = splice(f->pipe[0], NULL, dst, NULL, f->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-                        else
-                                n = write(dst, f->buf + f->buf_off, f->buf_len - f->buf_off);
-                        if (n > 0) {
-                                if (f->in_pipe > 0) {
-                                        f->in_pipe -= (size_t)n;
-                                        metrics_add_spliced(w->metrics, (uint64_t)n);
-                                } else {
-                                        f->buf_off += (size_t)n;
-                                        metrics_add_copied(w->metrics, (uint64_t)n);
-                                }
-                                atomic_fetch_add_explicit(&f->bytes, (uint64_t)n, memory_order_relaxed);
-                                moved += (uint64_t)n;
-                                continue;
-                        }
-                        if (n < 0 && errno == EINTR)
-                                continue;
-                        if (n < 0 && errno == EAGAIN) {
-                                f->want_out = true;
-                                res = PUMP_WAIT;
-                                goto out;
-                        }
-                        res = n < 0 && !is_reset(errno) ? PUMP_LOCAL_ERROR : PUMP_DST_RESET;
-                        goto out;
-                }
-                f->buf_off = f->buf_len = 0;
-                /* An empty pipe goes back to the pool: idle connections hold none. */
-                if (f->pipe[0] >= 0)
-                        pipe_pool_put(&w->pipes, f->pipe, true);
-
-                /* 2. Source finished: pass the FIN on. */
+                res = deliver(r, f, dst, &moved);
+                if (res != PUMP_DONE)
+                        break;
                 if (f->src_eof) {
+                        /* Everything delivered: pass the FIN on. */
+                        if (f->pipe[0] >= 0)
+                                pipe_pool_put(&w->pipes, f->pipe, true);
                         if (shutdown(dst, SHUT_WR) < 0 && errno != ENOTCONN) {
                                 res = PUMP_DST_RESET;
-                                goto out;
+                                break;
                         }
                         f->shut = true;
                         res = PUMP_DONE;
-                        goto out;
+                        break;
                 }
-
-                /* 3. Read more; the pipe is empty here, so EAGAIN means the socket is. */
-                if (!f->use_buffer && f->pipe[0] < 0 && pipe_pool_get(&w->pipes, f->pipe) < 0)
-                        f->use_buffer = true;
-                if (f->use_buffer && !f->buf) {
-                        f->buf = malloc(RELAY_BUFFER_SIZE);
-                        if (!f->buf) {
-                                res = PUMP_LOCAL_ERROR;
-                                goto out;
-                        }
+                if (drained || moved >= RELAY_ROUND_BYTES) {
+                        f->want_in = true;
+                        res = PUMP_WAIT;
+                        break;
                 }
-                for (;;) {
-                        ssize_t n;
-
-                        if (!f->use_buffer)
-                                n = splice(src, NULL, f->pipe[1], NULL, (size_t)w->pipes.pipe_size,
-                                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-                        else
-                                n = read(src, f->buf, RELAY_BUFFER_SIZE);
-                        if (n > 0) {
-                                if (!f->use_buffer)
-                                        f->in_pipe = (size_t)n;
-                                else
-                                        f->buf_len = (size_t)n;
-                                break;
-                        }
-                        if (n == 0) {
-                                f->src_eof = true;
-                                break;
-                        }
-                        if (errno == EINTR)
-                                continue;
-                        if (errno == EAGAIN) {
-                                /* Nothing to read: the empty pipe goes back, so an idle flow
-                                 * holds no pipe (two fds per connection, not six). */
-                                if (f->pipe[0] >= 0)
-                                        pipe_pool_put(&w->pipes, f->pipe, true);
-                                f->want_in = true;
-                                res = PUMP_WAIT;
-                                goto out;
-                        }
-                        if (!f->use_buffer && (errno == EINVAL || errno == ENOSYS)) {
-                                /* Not spliceable (never for TCP today): buffers from now on. */
+                if (f->splice && f->pipe[0] < 0 && pipe_pool_get(&w->pipes, f->pipe) < 0)
+                        f->splice = false;      /* the pool is exhausted: copy */
+                if (!f->splice) {
+                        /* An empty pipe goes back to the pool: idle flows hold none. */
+                        if (f->pipe[0] >= 0)
                                 pipe_pool_put(&w->pipes, f->pipe, true);
-                                f->use_buffer = true;
-                                f->buf = f->buf ? f->buf : malloc(RELAY_BUFFER_SIZE);
-                                if (!f->buf) {
-                                        res = PUMP_LOCAL_ERROR;
-                                        goto out;
-                                }
-                                continue;
-                        }
-                        res = is_reset(errno) ? PUMP_SRC_RESET : PUMP_LOCAL_ERROR;
-                        goto out;
+                        res = copy_once(r, f, src, dst, &moved, &drained);
+                } else {
+                        res = splice_in(r, f, src, &drained);
                 }
+                if (res != PUMP_DONE)
+                        break;
         }
-out:
+        if (res == PUMP_WAIT && f->in_pipe == 0 && f->pipe[0] >= 0 && !f->want_out)
+                pipe_pool_put(&w->pipes, f->pipe, true);
         if (moved) {
                 r->last_activity_ms = loop_now_ms(w->loop);
                 if (f == &r->flow[RELAY_FLOW_UP])
@@ -316,25 +399,34 @@ static void relay_update_interest(struct relay *r)
         loop_watch_set(r->w->loop, &r->upstream_watch, u);
 }
 
-static void relay_run(struct relay *r)
+/*
+ * Pumps the flows an event concerns: a readable client moves the up flow, a writable client
+ * the down flow, and so on; an error or hang-up runs both, to find out which side it was.
+ */
+static void relay_run(struct relay *r, bool run_up, bool run_down)
 {
-        enum pump_result a, b;
+        struct relay_flow *up = &r->flow[RELAY_FLOW_UP], *down = &r->flow[RELAY_FLOW_DOWN];
+        enum pump_result res;
 
-        a = pump(r, &r->flow[RELAY_FLOW_UP], r->client_fd, r->upstream_fd);
-        if (a == PUMP_SRC_RESET)
-                return relay_finish(r, RELAY_END_CLIENT_RESET, false, true);
-        if (a == PUMP_DST_RESET)
-                return relay_finish(r, RELAY_END_UPSTREAM_RESET, true, false);
-        if (a == PUMP_LOCAL_ERROR)
-                return relay_abort(r, RELAY_END_ERROR);
-        b = pump(r, &r->flow[RELAY_FLOW_DOWN], r->upstream_fd, r->client_fd);
-        if (b == PUMP_SRC_RESET)
-                return relay_finish(r, RELAY_END_UPSTREAM_RESET, true, false);
-        if (b == PUMP_DST_RESET)
-                return relay_finish(r, RELAY_END_CLIENT_RESET, false, true);
-        if (b == PUMP_LOCAL_ERROR)
-                return relay_abort(r, RELAY_END_ERROR);
-        if (a == PUMP_DONE && b == PUMP_DONE)
+        if (run_up) {
+                res = pump(r, up, r->client_fd, r->upstream_fd);
+                if (res == PUMP_SRC_RESET)
+                        return relay_finish(r, RELAY_END_CLIENT_RESET, false, true);
+                if (res == PUMP_DST_RESET)
+                        return relay_finish(r, RELAY_END_UPSTREAM_RESET, true, false);
+                if (res == PUMP_LOCAL_ERROR)
+                        return relay_abort(r, RELAY_END_ERROR);
+        }
+        if (run_down) {
+                res = pump(r, down, r->upstream_fd, r->client_fd);
+                if (res == PUMP_SRC_RESET)
+                        return relay_finish(r, RELAY_END_UPSTREAM_RESET, true, false);
+                if (res == PUMP_DST_RESET)
+                        return relay_finish(r, RELAY_END_CLIENT_RESET, false, true);
+                if (res == PUMP_LOCAL_ERROR)
+                        return relay_abort(r, RELAY_END_ERROR);
+        }
+        if (up->shut && down->shut)
                 return relay_finish(r, RELAY_END_DONE, false, false);
         relay_update_interest(r);
 }
@@ -372,7 +464,10 @@ static void relay_connected(struct relay *r)
         r->last_activity_ms = loop_now_ms(w->loop);
         if (w->settings->idle_timeout_ms)
                 loop_timer_arm(w->loop, &r->idle_timer, w->settings->idle_timeout_ms, idle_cb);
-        relay_run(r);
+        /* The client has usually sent already; the upstream is only read once epoll says
+         * it has something (a server that speaks first is reported like any other). */
+        r->flow[RELAY_FLOW_DOWN].want_in = true;
+        relay_run(r, true, false);
 }
 
 static enum relay_end connect_end(int e)
@@ -404,7 +499,8 @@ static void upstream_cb(struct loop *l, struct loop_watch *wt, uint32_t revents)
                 relay_connected(r);
                 return;
         }
-        relay_run(r);
+        relay_run(r, revents & (EPOLLOUT | EPOLLERR | EPOLLHUP),
+                  revents & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP));
 }
 
 static void client_cb(struct loop *l, struct loop_watch *wt, uint32_t revents)
@@ -419,7 +515,8 @@ static void client_cb(struct loop *l, struct loop_watch *wt, uint32_t revents)
                         loop_watch_set(l, &r->client_watch, 0);
                 return;
         }
-        relay_run(r);
+        relay_run(r, revents & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP),
+                  revents & (EPOLLOUT | EPOLLERR | EPOLLHUP));
 }
 
 static void connect_timeout_cb(struct loop *l, struct loop_timer *t)

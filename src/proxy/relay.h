@@ -1,9 +1,13 @@
 /*
  * One proxied connection: the accepted client socket, the upstream socket, and a flow of bytes
- * in each direction. Bytes move with splice(2) through a pipe from the worker's pool (no copy
- * into user space), falling back to a small buffer where splice cannot be used. A flow reads
- * only when its pipe is empty, so a slow reader stops the writer (backpressure: at most one
- * pipe's worth in flight per direction), and splice's EAGAIN always means "socket empty".
+ * in each direction. Small messages (a request, a 1 KiB response) are copied: one read into
+ * the worker's scratch buffer and one write, which costs the kernel less than two splices
+ * through a pipe. Once a read fills the scratch buffer the flow is a bulk transfer and moves
+ * with splice(2) through a pipe from the worker's pool (no copy into user space), until reads
+ * get small again (HAProxy's splice-auto idea). A flow reads only when nothing of it is in
+ * flight, so a slow reader stops the writer (backpressure: at most one pipe's worth, or one
+ * scratch buffer's, per direction), and splice's EAGAIN always means "socket empty". Idle
+ * flows hold neither a pipe nor a buffer.
  *
  * Lifecycle: relay_start() connects upstream (non-blocking, with the connect timeout); then
  * both flows run; a FIN becomes shutdown(SHUT_WR) on the other side while the other flow goes
@@ -18,6 +22,9 @@
 #include <sys/socket.h>
 
 #include "proxy/loop.h"
+
+/* The worker's scratch buffer for copied reads; a full read switches a flow to splice. */
+#define RELAY_SCRATCH_SIZE 16384
 
 struct worker;
 struct metrics_series;
@@ -56,11 +63,12 @@ enum relay_flow_id {
 };
 
 struct relay_flow {
-        int pipe[2];            /* from the pool while bytes are in flight, else -1 */
+        int pipe[2];            /* from the pool while spliced bytes are in flight, else -1 */
         size_t in_pipe;
-        char *buf;              /* buffer fallback */
-        size_t buf_off, buf_len;
-        bool use_buffer;
+        char *pending;          /* copied bytes dst did not take yet; NULL when none */
+        size_t pending_off, pending_len;
+        bool splice;            /* bulk: the last read filled the scratch buffer */
+        bool no_splice;         /* splice refused these sockets: always copy */
         bool src_eof;
         bool shut;              /* the destination got SHUT_WR */
         bool want_in;           /* waits for the source to be readable */

@@ -149,8 +149,13 @@ int worker_init(struct worker *w, struct proxy *p, unsigned index, char *err, si
         w->index = index;
         w->outbound.fd = w->inbound.fd = -1;
         pthread_mutex_init(&w->lock, NULL);
-        /* Pipes in flight are bounded per worker; beyond, flows use 16 KiB buffers. */
+        /* Pipes in flight are bounded per worker; beyond, flows copy. */
         pipe_pool_init(&w->pipes, 256, 8192);
+        w->scratch = malloc(RELAY_SCRATCH_SIZE);
+        if (!w->scratch) {
+                snprintf(err, errlen, "allocating the relay buffer: %s", strerror(ENOMEM));
+                return -ENOMEM;
+        }
         r = loop_new(&w->loop);
         if (r < 0) {
                 snprintf(err, errlen, "creating the event loop: %s", strerror(-r));
@@ -180,6 +185,8 @@ void worker_close_inbound(struct worker *w)
 
 void worker_deinit(struct worker *w)
 {
+        free(w->scratch);
+        w->scratch = NULL;
         if (!w->loop)
                 return;
         listener_close(w, &w->outbound);

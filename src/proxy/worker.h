@@ -37,6 +37,7 @@ struct worker {
         pthread_t thread;
         struct loop *loop;
         struct pipe_pool pipes;
+        char *scratch;                          /* RELAY_SCRATCH_SIZE bytes, for copied reads */
         struct listener outbound, inbound;
         pthread_mutex_t lock;                   /* guards the list below against /connections */
         struct relay *relays;                   /* doubly linked */

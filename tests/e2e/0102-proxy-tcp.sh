@@ -9,7 +9,8 @@
 #          pilotfish proxy                   pilotfish proxy
 #          probe connect (uid 0)             probe listeners (uid 0) on 198.18.0.2:
 #                                              7 --echo-after-eof, 17 and 18 --echo,
-#                                              27 --shut-first, 8 --linger0, 80
+#                                              27 --shut-first, 8 --linger0, 80,
+#                                              37 --echo --stall 4000
 #                                            nothing on 9 or 19; 9999 dropped in filter INPUT;
 #                                            9998 dropped in raw PREROUTING (before any capture)
 #
@@ -19,6 +20,10 @@
 #     1 MiB back (sha256); the mirror image (the server sends its FIN first, the client then
 #     sends 1 MiB) delivers every byte too; a request followed at once by the client's FIN still
 #     gets its reply; and 8 MiB echoed while being sent arrive whole;
+#   - backpressure: while a server reads nothing for 4 s, the client's 64 MiB stop in the
+#     kernel's buffers: what each proxy passes on levels off (under 32/48 MiB) and neither
+#     proxy's RSS grows by 8 MiB; then all 64 MiB arrive and come back intact; bulk bytes were
+#     spliced and small ones copied;
 #   - a server's reset reaches the client as ECONNRESET, not as a FIN; a client's reset reaches
 #     the server as ECONNRESET;
 #   - an upstream that refuses (port 9: a's proxy connects straight to b's kernel) resets the
@@ -130,6 +135,59 @@ out=$(probe_connect a 0 --to $B:17 --send-file "$E2E_TMP/8m.bin" --recv-file "$E
 assert_match "full duplex: 8 MiB echoed while being sent all come back" \
         "$out" "^done .* sent=$((8 * MIB)) received=$((8 * MIB)) .* end=eof\$"
 assert_eq "full duplex: same sha256" "$(sha "$E2E_TMP/8m.back" 2>&1)" "$(sha "$E2E_TMP/8m.bin")"
+
+# --- backpressure: a server that reads nothing for 4 s while the client sends 64 MiB
+# relayed_bytes NS: the client-to-upstream bytes of NS's proxy's connections to $B:37.
+relayed_bytes() {
+        metrics "$1" 15000 /connections |
+                jq --arg d "$B:37" '[.connections[] | select(.original_dst == $d) | .bytes_received] | add // 0'
+}
+vmrss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+head -c $((64 * MIB)) /dev/urandom >"$E2E_TMP/64m.bin"
+rss_a=$(vmrss "${PID[a]}")
+rss_b=$(vmrss "${PID[b]}")
+probe_listen b 0 stall --addr $B --port 37 --echo --stall 4000
+probe_connect a 0 --to $B:37 --send-file "$E2E_TMP/64m.bin" --recv-file "$E2E_TMP/64m.back" \
+        --shutdown-write --timeout 30 >"$E2E_TMP/stall.out" &
+cpid=$!
+wait_log "$E2E_TMP/stall.log" "^stall " 5 >/dev/null || diag "the stalling server never accepted"
+# Once every buffer on the way is full, what each proxy has passed on stops growing.
+prev=-1
+for _ in $(seq 30); do
+        sleep 0.2
+        now="$(relayed_bytes a) $(relayed_bytes b)"
+        [ "$now" = "$prev" ] && break
+        prev=$now
+done
+read -r got_a got_b <<<"$now"
+if [ "$now" = "$prev" ] && [ "$got_b" -gt 0 ] && [ "$got_b" -lt $((32 * MIB)) ] && [ "$got_a" -lt $((48 * MIB)) ]; then
+        ok "backpressure: with the server not reading, the proxies stop taking the client's 64 MiB (a passed $got_a bytes, b $got_b)"
+else
+        not_ok "backpressure: with the server not reading, the proxies stop taking the client's 64 MiB"
+        diag "bytes passed on (a b): last [$now], before [$prev]; want both steady, b < 32 MiB, a < 48 MiB"
+fi
+grow_a=$(($(vmrss "${PID[a]}") - rss_a))
+grow_b=$(($(vmrss "${PID[b]}") - rss_b))
+if [ "$grow_a" -lt 8192 ] && [ "$grow_b" -lt 8192 ]; then
+        ok "backpressure: neither proxy buffers the backlog in its memory (RSS +$grow_a KiB, +$grow_b KiB)"
+else
+        not_ok "backpressure: neither proxy buffers the backlog in its memory"
+        diag "RSS grew by $grow_a KiB (a) and $grow_b KiB (b) while stalled; want < 8 MiB"
+fi
+wait "$cpid"
+out=$(cat "$E2E_TMP/stall.out")
+assert_match "backpressure: once the server reads, all 64 MiB go there and back" \
+        "$out" "^done .* sent=$((64 * MIB)) received=$((64 * MIB)) .* end=eof\$"
+assert_eq "backpressure: same sha256" "$(sha "$E2E_TMP/64m.back" 2>&1)" "$(sha "$E2E_TMP/64m.bin")"
+rm -f "$E2E_TMP/64m.bin" "$E2E_TMP/64m.back"
+ma=$(metrics a)
+if [ "$(metric_sum "$ma" pilotfish_bytes_spliced_total)" -gt $((64 * MIB)) ] &&
+   [ "$(metric_sum "$ma" pilotfish_bytes_copied_total)" -gt 0 ]; then
+        ok "bulk transfers are spliced, small messages copied (pilotfish_bytes_spliced_total, _copied_total)"
+else
+        not_ok "bulk transfers are spliced, small messages copied"
+        diag "$(grep -E '^pilotfish_bytes_(spliced|copied)' <<<"$ma")"
+fi
 
 # --- resets, both ways
 expect_reset "a server's reset (SO_LINGER 0) reaches the client as ECONNRESET, not a FIN" a --to $B:8

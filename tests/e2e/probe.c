@@ -6,6 +6,7 @@
  *
  *   probe listen --port P [--addr A] [--transparent] [--udp] [--count N] [--ready-file F]
  *                [--name NAME] [--timeout S] [--echo | --echo-after-eof | --shut-first | --linger0]
+ *                [--stall MS]
  *   probe connect --to ADDR:PORT [--from ADDR] [--udp] [--timeout S]
  *                 [--send-file F] [--recv-file F] [--shutdown-write] [--expect-reset]
  *                 [--linger0] [--hold MS]
@@ -26,6 +27,8 @@
  *     until the server's EOF (and F is all sent), into `--recv-file`, so a shell test compares
  *     hashes;
  *     `--shutdown-write` half-closes after sending;
+ *   - `listen --stall MS` (echo modes) waits MS milliseconds after accepting before it reads
+ *     anything: a slow reader, to see how much the hops in between take on meanwhile;
  *   - `--linger0` ends a connection with a reset (SO_LINGER 0) instead of a FIN, on either side;
  *     `connect --expect-reset` succeeds only when the connection ends in ECONNRESET (a FIN or a
  *     reply followed by a FIN is a failure) and says after how many milliseconds;
@@ -397,7 +400,7 @@ struct listen_opts {
         struct endpoint addr;
         bool transparent, udp, linger0;
         enum listen_mode mode;
-        long count, timeout_s;
+        long count, timeout_s, stall_ms;
         const char *ready_file, *name;
 };
 
@@ -542,6 +545,12 @@ static void serve_tcp(int lfd, const struct listen_opts *o, int family)
                 goto done;
         }
         if (o->mode != LISTEN_REPLY) {
+                if (o->stall_ms) {
+                        /* A reader that does not read: what piles up on the way shows backpressure. */
+                        printf("stall name=%s ms=%ld\n", o->name, o->stall_ms);
+                        fflush(stdout);
+                        usleep((useconds_t)o->stall_ms * 1000);
+                }
                 end = serve_echo(fd, o, &in, &out);
                 if (end == 0) {
                         /* Wait for the client's close so ours cannot turn into a reset. */
@@ -682,6 +691,7 @@ static int cmd_listen(int argc, char **argv)
                 { "echo-after-eof", no_argument, NULL, 'E' },
                 { "linger0", no_argument, NULL, 'L' },
                 { "shut-first", no_argument, NULL, 'S' },
+                { "stall", required_argument, NULL, 'D' },
                 { 0 },
         };
         struct listen_opts o = { .count = 1, .timeout_s = 5, .name = "probe" };
@@ -704,6 +714,7 @@ static int cmd_listen(int argc, char **argv)
                 case 'E': o.mode = LISTEN_ECHO_AFTER_EOF; break;
                 case 'L': o.linger0 = true; break;
                 case 'S': o.mode = LISTEN_SHUT_FIRST; break;
+                case 'D': o.stall_ms = parse_long(optarg, 0, 600000, "--stall"); break;
                 default: die_usage("bad option %s", argv[optind - 1]);
                 }
         }
@@ -713,6 +724,8 @@ static int cmd_listen(int argc, char **argv)
                 die_usage("%s", "--port is required");
         if (o.udp && (o.mode != LISTEN_REPLY || o.linger0))
                 die_usage("%s", "--echo, --echo-after-eof, --shut-first and --linger0 are for TCP");
+        if (o.stall_ms && o.mode != LISTEN_ECHO && o.mode != LISTEN_ECHO_AFTER_EOF)
+                die_usage("%s", "--stall goes with --echo and --echo-after-eof");
         if (o.mode != LISTEN_REPLY && o.linger0)
                 die_usage("%s", "--linger0 goes with the default reply mode only");
         if (endpoint_parse(addr_text, false, &o.addr) < 0)
