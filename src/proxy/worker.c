@@ -19,46 +19,60 @@
 #define ACCEPT_PAUSE_MS 100
 #define LISTEN_BACKLOG 4096
 
-int listen_tcp(const char *addr, unsigned port, bool reuseport, bool transparent, char *err, size_t errlen)
+/*
+ * A TCP socket for addr:port (NULL: every address), filled into ss: IPv6 dual-stack when the
+ * namespace has IPv6 and no IPv4 address was asked for, else IPv4. Returns the fd or -errno.
+ */
+static int tcp_socket_for(const char *addr, unsigned port, struct sockaddr_storage *ss, socklen_t *len,
+                          char *err, size_t errlen)
 {
-        struct sockaddr_storage ss = { 0 };
-        socklen_t len;
-        int one = 1, zero = 0, fd = -1;
-        const char *what = "socket";
         bool v6 = !addr || strchr(addr, ':');
+        int zero = 0, fd = -1;
 
+        memset(ss, 0, sizeof(*ss));
         if (v6)
                 fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd >= 0) {
-                struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+                struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
 
                 a->sin6_family = AF_INET6;
                 a->sin6_port = htons((uint16_t)port);
                 if (addr)
                         inet_pton(AF_INET6, addr, &a->sin6_addr);
-                len = sizeof(*a);
+                *len = sizeof(*a);
                 /* Dual-stack: one socket takes IPv4 (as mapped addresses) and IPv6. */
                 (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-        } else if (v6 && addr) {
+                return fd;
+        }
+        if (v6 && addr) {
                 snprintf(err, errlen, "socket(AF_INET6) for [%s]:%u: %s", addr, port, strerror(errno));
                 return -errno;
-        } else {
-                /* No IPv6 in this namespace (or an IPv4 address was asked for). */
-                struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-                fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-                if (fd < 0) {
-                        snprintf(err, errlen, "socket(AF_INET): %s", strerror(errno));
-                        return -errno;
-                }
-                a->sin_family = AF_INET;
-                a->sin_port = htons((uint16_t)port);
-                if (addr)
-                        inet_pton(AF_INET, addr, &a->sin_addr);
-                len = sizeof(*a);
         }
+        /* No IPv6 in this namespace (or an IPv4 address was asked for). */
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                snprintf(err, errlen, "socket(AF_INET): %s", strerror(errno));
+                return -errno;
+        }
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        if (addr)
+                inet_pton(AF_INET, addr, &a->sin_addr);
+        *len = sizeof(*a);
+        return fd;
+}
 
-        what = "setsockopt";
+int listen_tcp(const char *addr, unsigned port, bool reuseport, bool transparent, char *err, size_t errlen)
+{
+        struct sockaddr_storage ss;
+        socklen_t len;
+        int one = 1, fd;
+        const char *what = "setsockopt";
+
+        fd = tcp_socket_for(addr, port, &ss, &len, err, errlen);
+        if (fd < 0)
+                return fd;
         if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
             (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
             (transparent && ss.ss_family == AF_INET6 &&
@@ -80,6 +94,31 @@ fail:
                 close(fd);
                 return r;
         }
+}
+
+int port_check_unused(unsigned port, char *err, size_t errlen)
+{
+        struct sockaddr_storage ss;
+        socklen_t len;
+        int one = 1, fd, r = 0;
+
+        fd = tcp_socket_for(NULL, port, &ss, &len, err, errlen);
+        if (fd < 0)
+                return fd;
+        /* SO_REUSEADDR, so that connections of an earlier run in TIME_WAIT do not count; a
+         * socket in LISTEN still does, SO_REUSEPORT or not. */
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+                r = -errno;
+                if (errno == EADDRINUSE)
+                        snprintf(err, errlen, "*:%u is already in use: another process listens there "
+                                 "(the capture ports are shared with SO_REUSEPORT between pilotfish's own "
+                                 "workers only)", port);
+                else
+                        snprintf(err, errlen, "bind on *:%u: %s", port, strerror(errno));
+        }
+        close(fd);
+        return r;
 }
 
 static void resume_cb(struct loop *l, struct loop_timer *t)
@@ -128,6 +167,14 @@ static int listener_open(struct worker *w, struct listener *ls, enum relay_direc
         ls->transparent = transparent;
         ls->watch = (struct loop_watch)LOOP_WATCH_NULL;
         ls->resume_timer = (struct loop_timer)LOOP_TIMER_NULL;
+        /* SO_REUSEPORT would let another process of the proxy UID listen on the same port
+         * without an error and silently take a share of the pod's traffic: the first worker
+         * makes sure nobody listens there yet. */
+        if (w->index == 0) {
+                r = port_check_unused(port, err, errlen);
+                if (r < 0)
+                        return r;
+        }
         ls->fd = listen_tcp(NULL, port, true, transparent, err, errlen);
         if (ls->fd < 0)
                 return ls->fd;

@@ -13,7 +13,9 @@
 #   - Istio's exact container arguments start the proxy, and the log-level flags do what the
 #     page says (--log_output_level wins over --proxyLogLevel);
 #   - PILOTFISH_*_PORT variables move every listener, and a flag wins over its variable;
-#   - a port already in use fails the start (exit 1) with a message naming the port;
+#   - a port already in use fails the start (exit 1) with a message naming the port, also
+#     when the one listening there is another pilotfish (whose SO_REUSEPORT the kernel would
+#     otherwise let share the capture ports);
 #   - --access-log=json writes one JSON line per connection, when it closes, with direction,
 #     client, original destination, exact byte counts and the response flags;
 #   - POST /logging?level= changes the level (checked by what is logged after), refuses a bad
@@ -191,6 +193,21 @@ for port in 15001 15006 15021 15090 15020; do
         kill "${E2E_PIDS[-1]}" 2>/dev/null
         wait "${E2E_PIDS[-1]}" 2>/dev/null
 done
+# SO_REUSEPORT: a second proxy of the same UID (it sets SO_REUSEPORT too) would be let in by
+# the kernel and take a share of the connections; the start-up check refuses it.
+if proxy_start cli first -- sidecar; then
+        first=$PF_PID
+        refuses "a second proxy (same UID, SO_REUSEPORT) is refused on 15001 while the first listens" \
+                ":15001" "already in use" -- cli "$U" -- sidecar --health-port 16021 --prometheus-port 16090 \
+                --status-port 16020 --admin-port 16000
+        refuses "... and on 15006 when only that one is shared" ":15006" "already in use" -- cli "$U" -- \
+                sidecar --outbound-port 16001 --health-port 16021 --prometheus-port 16090 --status-port 16020 \
+                --admin-port 16000
+        assert_eq "... and the first one still answers ready" "$(http_code cli http://127.0.0.1:15021/healthz/ready)" 200
+        quit cli "$first" "... and quits with exit 0"
+else
+        not_ok "a second proxy (same UID, SO_REUSEPORT) is refused while the first listens: the first did not start"
+fi
 probe_listen cli 0 squat-admin --addr 127.0.0.1 --port 15000
 refuses "admin port 15000 in use on 127.0.0.1: the start fails, naming 15000" ":15000" -- cli "$U" -- sidecar
 kill "${E2E_PIDS[-1]}" 2>/dev/null
