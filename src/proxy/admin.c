@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "proxy/admin.h"
+#include "proxy/fd_reserve.h"
 #include "proxy/http.h"
 #include "proxy/loop.h"
 #include "proxy/metrics.h"
@@ -21,6 +22,11 @@
 
 #define ADMIN_READ_TIMEOUT_MS 10000
 #define ADMIN_MAX_CONNS 64
+/* Spares for when the relays have used every fd: two per connection (its socket, and the
+ * /proc file the metrics read), so three requests at once still get answered. */
+#define ADMIN_FD_RESERVE 6
+#define ADMIN_FDS_PER_CONN 2
+#define ADMIN_ACCEPT_PAUSE_MS 100
 
 enum admin_port {
         ADMIN_PORT_HEALTH = 0,
@@ -34,6 +40,7 @@ struct admin_listener {
         struct proxy *p;
         struct loop *loop;
         struct loop_watch watch;
+        struct loop_timer resume_timer;         /* accepting paused: no fd, even from the reserve */
         int fd;
         enum admin_port port;
 };
@@ -52,6 +59,7 @@ struct admin_conn {
 
 static struct admin_listener listeners[_ADMIN_PORT_MAX];
 static unsigned n_conns;
+static struct fd_reserve reserve;
 
 static void conn_free(void *data)
 {
@@ -72,6 +80,8 @@ static void conn_close(struct admin_conn *c)
         loop_timer_cancel(l, &c->timer);
         close(c->fd);
         n_conns--;
+        /* Take back what an earlier accept borrowed (a no-op when the reserve is full). */
+        fd_reserve_refill(&reserve);
         if (loop_reap_later(l, conn_free, c) < 0)
                 conn_free(c);
 }
@@ -265,16 +275,43 @@ static void conn_timeout_cb(struct loop *l, struct loop_timer *t)
         conn_close(container_of(t, struct admin_conn, timer));
 }
 
+static void resume_cb(struct loop *l, struct loop_timer *t)
+{
+        struct admin_listener *ls = container_of(t, struct admin_listener, resume_timer);
+
+        if (ls->fd >= 0)
+                loop_watch_set(l, &ls->watch, EPOLLIN);
+}
+
+/* accept4, falling back on the reserve when the process is out of fds. */
+static int admin_accept(struct admin_listener *ls)
+{
+        int fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && fd_reserve_release(&reserve, ADMIN_FDS_PER_CONN)) {
+                log_debug("%s", "health/metrics/admin: out of fds, accepting with a spare from the reserve");
+                fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        }
+        return fd;
+}
+
 static void accept_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
 {
         struct admin_listener *ls = container_of(w, struct admin_listener, watch);
 
         for (;;) {
-                int fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                int fd = admin_accept(ls);
                 struct admin_conn *c;
 
-                if (fd < 0)
+                if (fd < 0) {
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                                /* No fd even from the reserve: the listener stays readable, so
+                                 * pause rather than spin; the client waits in the backlog. */
+                                loop_watch_set(l, &ls->watch, 0);
+                                loop_timer_arm(l, &ls->resume_timer, ADMIN_ACCEPT_PAUSE_MS, resume_cb);
+                        }
                         return;
+                }
                 if (n_conns >= ADMIN_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
                         close(fd);
                         continue;
@@ -309,6 +346,7 @@ int admin_start(struct proxy *p, struct loop *loop, char *err, size_t errlen)
                 ls->loop = loop;
                 ls->port = (enum admin_port)i;
                 ls->watch = (struct loop_watch)LOOP_WATCH_NULL;
+                ls->resume_timer = (struct loop_timer)LOOP_TIMER_NULL;
                 ls->fd = listen_tcp(i == ADMIN_PORT_ADMIN ? "127.0.0.1" : NULL, ports[i], false, false, err, errlen);
                 if (ls->fd < 0)
                         return ls->fd;
@@ -318,6 +356,7 @@ int admin_start(struct proxy *p, struct loop *loop, char *err, size_t errlen)
                         return r;
                 }
         }
+        fd_reserve_init(&reserve, ADMIN_FD_RESERVE);
         return 0;
 }
 
@@ -325,10 +364,13 @@ void admin_stop(struct proxy *p)
 {
         for (int i = 0; i < _ADMIN_PORT_MAX; i++) {
                 struct admin_listener *ls = &listeners[i];
-                if (ls->loop)
+                if (ls->loop) {
                         loop_watch_del(ls->loop, &ls->watch);
+                        loop_timer_cancel(ls->loop, &ls->resume_timer);
+                }
                 if (ls->fd > 0)
                         close(ls->fd);
                 ls->fd = -1;
         }
+        fd_reserve_deinit(&reserve);
 }

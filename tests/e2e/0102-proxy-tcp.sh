@@ -62,16 +62,6 @@ elapsed_between() {
         fi
 }
 
-# wait_log FILE ERE SECONDS: polls until a line of FILE matches ERE; prints that line.
-wait_log() {
-        local deadline=$((SECONDS + $3))
-        while :; do
-                grep -E -- "$2" "$1" 2>/dev/null && return 0
-                [ "$SECONDS" -ge "$deadline" ] && return 1
-                sleep 0.05
-        done
-}
-
 # expect_reset DESC NS ARGS...: probe connect ARGS --expect-reset succeeds; prints its output.
 expect_reset() {
         local desc=$1 n=$2 out

@@ -77,20 +77,23 @@ pods_new() {
         fi
 }
 
-# proxy_start NS NAME [--caps CAPS] [--uid U] [--env K=V]... [--ready-port P] [--no-wait] -- ARGS...
+# proxy_start NS NAME [--caps CAPS] [--uid U] [--env K=V]... [--nofile N] [--ready-port P] [--no-wait]
+#             -- ARGS...
 # Starts `pilotfish proxy ARGS` in NS as U (default the proxy UID/GID 1337), with ambient
-# capabilities CAPS if given, logging to $E2E_TMP/NAME.log. It is registered for cleanup; its
+# capabilities CAPS if given, RLIMIT_NOFILE N (soft and hard) if given, logging to
+# $E2E_TMP/NAME.log. It is registered for cleanup; its
 # pid is left in PF_PID. Unless --no-wait, waits (bounded) until /healthz/ready on P (default
 # 15021) answers 200 and returns non-zero, showing the log, if it does not.
 PF_PID=
 proxy_start() {
-        local n=$1 name=$2 caps='' uid=$E2E_PROXY_UID port=15021 wait=1 log envs=() cmd
+        local n=$1 name=$2 caps='' uid=$E2E_PROXY_UID port=15021 wait=1 log envs=() cmd=()
         shift 2
         while [ $# -gt 0 ]; do
                 case $1 in
                 --caps) caps=$2; shift 2 ;;
                 --uid) uid=$2; shift 2 ;;
                 --env) envs+=("$2"); shift 2 ;;
+                --nofile) cmd+=(prlimit --nofile="$2:$2"); shift 2 ;;
                 --ready-port) port=$2; shift 2 ;;
                 --no-wait) wait=0; shift ;;
                 --) shift; break ;;
@@ -98,9 +101,9 @@ proxy_start() {
                 esac
         done
         log="$E2E_TMP/$name.log"
-        cmd=(setpriv --reuid="$uid" --regid="$uid" --clear-groups)
+        cmd+=(setpriv --reuid="$uid" --regid="$uid" --clear-groups)
         [ -n "$caps" ] && cmd+=(--inh-caps="$caps" --ambient-caps="$caps")
-        # One exec chain (ip netns exec, env, setpriv), so $! is the proxy itself and the
+        # One exec chain (ip netns exec, env, prlimit, setpriv), so $! is the proxy itself and the
         # cleanup's signals reach it.
         ip netns exec "$(ns "$n")" env "${envs[@]}" "${cmd[@]}" "$PILOTFISH" proxy "$@" \
                 >"$log" 2>&1 {E2E_STDOUT}>&- {E2E_STDERR}>&- &
@@ -163,6 +166,16 @@ proxy_stop() {
                 diag_file "$log" "$2"
                 return 1
         fi
+}
+
+# wait_log FILE ERE SECONDS: polls until a line of FILE matches ERE; prints that line.
+wait_log() {
+        local deadline=$((SECONDS + $3))
+        while :; do
+                grep -E -- "$2" "$1" 2>/dev/null && return 0
+                [ "$SECONDS" -ge "$deadline" ] && return 1
+                sleep 0.05
+        done
 }
 
 # metrics NS [PORT [PATH]]: the proxy's Prometheus text (default :15090/stats/prometheus).
