@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
         # build
-        gcc meson ninja-build pkg-config libmnl-dev
+        gcc meson ninja-build pkg-config libmnl-dev libfyaml-dev libfyaml-utils
         # run: both iptables backends, iproute2 for namespaces and veth, setpriv and flock
         # (util-linux), sysctl (procps)
         iptables iproute2 util-linux procps

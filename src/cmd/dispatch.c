@@ -7,13 +7,17 @@
 #include <string.h>
 
 #include "cmd/dispatch.h"
+#include "cmd/inject.h"
 #include "cmd/iptables.h"
 #include "cmd/proxy.h"
+#include "cmd/wait.h"
 #include "config.h"
 
 static const struct subcommand subcommands[] = {
         { "iptables", iptables_main, "program the pod's packet filter to capture traffic (istio-iptables)" },
         { "proxy", proxy_main, "the sidecar: relay captured connections, serve health and metrics" },
+        { "inject", inject_main, "add the sidecar to Kubernetes workloads (istioctl kube-inject)" },
+        { "wait", wait_main, "wait until the proxy is ready (a postStart hook; pilot-agent wait)" },
 };
 
 static const struct {

@@ -1,0 +1,161 @@
+/*
+ * `pilotfish inject -f FILE [-o FILE] [--config FILE]`: the offline injector, what
+ * `istioctl kube-inject -f` is to Istio. The whole input is read first and the whole output
+ * built in memory, so that a failure anywhere writes nothing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/inject.h"
+#include "common/strbuf.h"
+#include "inject/settings.h"
+#include "inject/stream.h"
+
+#define INPUT_MAX (64u << 20)
+
+extern char **environ;
+
+static void usage(FILE *f)
+{
+        fprintf(f, "Usage: pilotfish inject -f FILE [-o FILE] [--config FILE]\n\n"
+                   "Adds pilotfish's sidecar to the workloads in FILE (YAML or JSON, one or many documents;\n"
+                   "- for standard input) and writes them as YAML to standard output.\n\n"
+                   "  -f, --filename FILE   the input; - reads standard input\n"
+                   "  -o, --output FILE     write here instead of standard output\n"
+                   "      --config FILE     the injector configuration (YAML; see docs/cli/inject.md)\n"
+                   "  -h, --help            this text\n\n"
+                   "Environment: ENABLE_NATIVE_SIDECARS=true|false (the config file's nativeSidecars wins).\n");
+}
+
+static int read_all(const char *path, struct strbuf *b, char *err, size_t errlen)
+{
+        int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+        char chunk[65536];
+        ssize_t n;
+
+        if (fd < 0) {
+                snprintf(err, errlen, "opening %s: %s", path, strerror(errno));
+                return -errno;
+        }
+        b->limit = INPUT_MAX;
+        while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        snprintf(err, errlen, "reading %s: %s", path, strerror(errno));
+                        break;
+                }
+                if (strbuf_append(b, chunk, (size_t)n) < 0) {
+                        snprintf(err, errlen, "reading %s: larger than %u MiB", path, INPUT_MAX >> 20);
+                        n = -1;
+                        break;
+                }
+        }
+        if (fd != STDIN_FILENO)
+                close(fd);
+        return n < 0 ? -EINVAL : 0;
+}
+
+static int write_all(const char *path, const struct strbuf *b, char *err, size_t errlen)
+{
+        int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : STDOUT_FILENO;
+        size_t off = 0;
+
+        if (fd < 0) {
+                snprintf(err, errlen, "opening %s: %s", path, strerror(errno));
+                return -errno;
+        }
+        while (off < b->len) {
+                ssize_t n = write(fd, b->s + off, b->len - off);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        snprintf(err, errlen, "writing %s: %s", path ? path : "standard output", strerror(errno));
+                        if (path)
+                                close(fd);
+                        return -errno;
+                }
+                off += (size_t)n;
+        }
+        if (path && close(fd) < 0) {
+                snprintf(err, errlen, "writing %s: %s", path, strerror(errno));
+                return -errno;
+        }
+        return 0;
+}
+
+int inject_main(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+                { "filename", required_argument, NULL, 'f' },
+                { "output", required_argument, NULL, 'o' },
+                { "config", required_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },
+                { 0 },
+        };
+        const char *in = NULL, *outpath = NULL, *config = NULL;
+        struct strbuf input = STRBUF_NULL, out = STRBUF_NULL, notes = STRBUF_NULL, errs = STRBUF_NULL;
+        struct inject_config c;
+        char err[1024];
+        int opt, r, rc = 1;
+
+        opterr = 0;
+        optind = 1;
+        while ((opt = getopt_long(argc, argv, "f:o:h", longopts, NULL)) != -1) {
+                switch (opt) {
+                case 'f': in = optarg; break;
+                case 'o': outpath = optarg; break;
+                case 'c': config = optarg; break;
+                case 'h': usage(stdout); return 0;
+                default:
+                        fprintf(stderr, "Error: unknown or incomplete option %s\n\n", argv[optind - 1]);
+                        usage(stderr);
+                        return 1;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "Error: unexpected argument %s\n\n", argv[optind]);
+                usage(stderr);
+                return 1;
+        }
+        if (!in) {
+                fprintf(stderr, "Error: filename not specified (see --filename or -f)\n");
+                return 1;
+        }
+
+        inject_config_init(&c);
+        if (inject_config_env(&c, environ, err, sizeof(err)) < 0 ||
+            (config && inject_config_load(&c, config, err, sizeof(err)) < 0)) {
+                fprintf(stderr, "Error: %s\n", err);
+                goto out;
+        }
+        if (read_all(in, &input, err, sizeof(err)) < 0) {
+                fprintf(stderr, "Error: %s\n", err);
+                goto out;
+        }
+        r = inject_stream(&c, strcmp(in, "-") == 0 ? "<stdin>" : in, input.s ? input.s : "", input.len, &out,
+                          &notes, &errs);
+        if (notes.len)
+                fputs(strbuf_str(&notes), stderr);
+        if (r < 0) {
+                fprintf(stderr, "Error: nothing written:\n%s", strbuf_str(&errs));
+                goto out;
+        }
+        if (write_all(outpath, &out, err, sizeof(err)) < 0) {
+                fprintf(stderr, "Error: %s\n", err);
+                goto out;
+        }
+        rc = 0;
+out:
+        strbuf_deinit(&input);
+        strbuf_deinit(&out);
+        strbuf_deinit(&notes);
+        strbuf_deinit(&errs);
+        inject_config_deinit(&c);
+        return rc;
+}

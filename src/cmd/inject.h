@@ -1,0 +1,3 @@
+#pragma once
+
+int inject_main(int argc, char **argv);

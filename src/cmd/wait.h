@@ -1,0 +1,3 @@
+#pragma once
+
+int wait_main(int argc, char **argv);

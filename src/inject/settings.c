@@ -1,0 +1,273 @@
+/*
+ * Injector configuration; see config.h. The file is read with libfyaml into a document kept
+ * for the config's lifetime, and walked against a table of known keys, so that every setting
+ * has one place where its name, type and destination are written down.
+ */
+#include <errno.h>
+#include <libfyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "inject/settings.h"
+#include "inject/quantity.h"
+#include "inject/yaml.h"
+
+/* The image the project builds (deploy/); a registry is set with `image:` in the config. */
+#define PILOTFISH_IMAGE_DEFAULT "pilotfish:" PILOTFISH_VERSION
+
+void inject_config_init(struct inject_config *c)
+{
+        *c = (struct inject_config){
+                .image = PILOTFISH_IMAGE_DEFAULT,
+                .policy = "enabled",
+                .mesh_namespace = "istio-system",
+                .revision = "default",
+                .native_sidecars = true,
+                .rewrite_probes = true,
+                .proxy_log_level = "warning",
+                .proxy_component_log_level = "misc:error",
+                .cluster_domain = "cluster.local",
+                .cluster_id = "Kubernetes",
+                .proxy_uid = 1337,
+                .proxy_gid = 1337,
+                .readiness_period = 15,
+                .readiness_failure_threshold = 4,
+                /* pilotfish idles at about 2 MiB and a few KiB per connection; the kernel's
+                 * socket buffers are charged to the pod's memory cgroup too, hence the limit. */
+                .resources = { .requests_cpu = "10m", .requests_memory = "16Mi", .limits_cpu = "1",
+                               .limits_memory = "256Mi" },
+        };
+        inject_traffic_defaults_init(&c->traffic);
+}
+
+void inject_config_deinit(struct inject_config *c)
+{
+        strv_deinit(&c->never_inject);
+        strv_deinit(&c->always_inject);
+        if (c->doc)
+                fy_document_destroy(c->doc);
+        c->doc = NULL;
+}
+
+enum key_type { K_STRING, K_BOOL, K_UINT, K_PORT, K_QUANTITY, K_SELECTORS, K_MAP };
+
+struct key {
+        const char *path;       /* dotted, from the top of the file */
+        enum key_type type;
+        size_t off;
+};
+
+#define O(f) offsetof(struct inject_config, f)
+static const struct key keys[] = {
+        { "image", K_STRING, O(image) },
+        { "imagePullPolicy", K_STRING, O(image_pull_policy) },
+        { "policy", K_STRING, O(policy) },
+        { "meshNamespace", K_STRING, O(mesh_namespace) },
+        { "revision", K_STRING, O(revision) },
+        { "nativeSidecars", K_BOOL, O(native_sidecars) },
+        { "holdApplicationUntilProxyStarts", K_BOOL, O(hold_application) },
+        { "rewriteAppHTTPProbe", K_BOOL, O(rewrite_probes) },
+        { "clusterDomain", K_STRING, O(cluster_domain) },
+        { "clusterID", K_STRING, O(cluster_id) },
+        { "neverInjectSelector", K_SELECTORS, O(never_inject) },
+        { "alwaysInjectSelector", K_SELECTORS, O(always_inject) },
+        { "proxy", K_MAP, 0 },
+        { "proxy.logLevel", K_STRING, O(proxy_log_level) },
+        { "proxy.componentLogLevel", K_STRING, O(proxy_component_log_level) },
+        { "proxy.uid", K_UINT, O(proxy_uid) },
+        { "proxy.gid", K_UINT, O(proxy_gid) },
+        { "proxy.readinessInitialDelaySeconds", K_UINT, O(readiness_initial_delay) },
+        { "proxy.readinessPeriodSeconds", K_UINT, O(readiness_period) },
+        { "proxy.readinessFailureThreshold", K_UINT, O(readiness_failure_threshold) },
+        { "proxy.resources", K_MAP, 0 },
+        { "proxy.resources.requests", K_MAP, 0 },
+        { "proxy.resources.limits", K_MAP, 0 },
+        { "proxy.resources.requests.cpu", K_QUANTITY, O(resources.requests_cpu) },
+        { "proxy.resources.requests.memory", K_QUANTITY, O(resources.requests_memory) },
+        { "proxy.resources.limits.cpu", K_QUANTITY, O(resources.limits_cpu) },
+        { "proxy.resources.limits.memory", K_QUANTITY, O(resources.limits_memory) },
+        { "proxy.statusPort", K_STRING, O(traffic.status_port) },
+        { "proxy.interceptionMode", K_STRING, O(traffic.interception_mode) },
+        { "proxy.includeIPRanges", K_STRING, O(traffic.include_ip_ranges) },
+        { "proxy.excludeIPRanges", K_STRING, O(traffic.exclude_ip_ranges) },
+        { "proxy.includeInboundPorts", K_STRING, O(traffic.include_inbound_ports) },
+        { "proxy.excludeInboundPorts", K_STRING, O(traffic.exclude_inbound_ports) },
+        { "proxy.includeOutboundPorts", K_STRING, O(traffic.include_outbound_ports) },
+        { "proxy.excludeOutboundPorts", K_STRING, O(traffic.exclude_outbound_ports) },
+        { "proxy.logOutputLevel", K_STRING, O(traffic.log_level) },
+};
+#undef O
+
+static int parse_bool(const char *s, bool *ret)
+{
+        if (!s)
+                return -EINVAL;
+        if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) {
+                *ret = true;
+                return 0;
+        }
+        if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")) {
+                *ret = false;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned *ret)
+{
+        char *end;
+        unsigned long v;
+
+        if (!s || !*s || *s == '-' || *s == '+')
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || *end || v > max)
+                return -EINVAL;
+        *ret = (unsigned)v;
+        return 0;
+}
+
+static int load_value(struct inject_config *c, const struct key *k, struct fy_node *v, const char *path,
+                      char *err, size_t errlen)
+{
+        char *dst = (char *)c + k->off;
+        const char *s = yaml_str(v);
+        const char *why = NULL;
+        char canon[64];
+
+        switch (k->type) {
+        case K_STRING:
+                if (!s)
+                        goto type;
+                *(const char **)dst = s;
+                return 0;
+        case K_BOOL:
+                if (parse_bool(s, (bool *)dst) < 0)
+                        goto type;
+                return 0;
+        case K_UINT:
+                if (parse_uint(s, 0xffffffffUL, (unsigned *)dst) < 0)
+                        goto type;
+                return 0;
+        case K_PORT:
+                if (parse_uint(s, 65535, (unsigned *)dst) < 0)
+                        goto type;
+                return 0;
+        case K_QUANTITY:
+                if (fy_node_is_null(v) || (s && !*s)) {
+                        /* null removes the default, as Istio's values do */
+                        *(const char **)dst = NULL;
+                        return 0;
+                }
+                if (!s || quantity_canonical(s, canon, sizeof(canon), &why) < 0) {
+                        snprintf(err, errlen, "%s: '%s' is not a Kubernetes quantity: %s", path, s ? s : "(not a scalar)",
+                                 why ? why : "not a scalar");
+                        return -EINVAL;
+                }
+                *(const char **)dst = s;
+                return 0;
+        case K_SELECTORS: {
+                struct strv *sv = (struct strv *)dst;
+                struct fy_node *it;
+                void *iter = NULL;
+
+                if (!yaml_is_seq(v))
+                        goto type;
+                while ((it = fy_node_sequence_iterate(v, &iter))) {
+                        const char *sel = yaml_str(it);
+                        if (!sel) {
+                                snprintf(err, errlen, "%s: each selector must be a string such as \"app=web,tier\"", path);
+                                return -EINVAL;
+                        }
+                        if (strv_push(sv, sel) < 0)
+                                return -ENOMEM;
+                }
+                return 0;
+        }
+        case K_MAP:
+                return 0;
+        }
+type:
+        snprintf(err, errlen, "%s: bad value '%s' (want %s)", path, s ? s : "(not a scalar)",
+                 k->type == K_BOOL ? "true or false" : k->type == K_STRING ? "a string" : "a number");
+        return -EINVAL;
+}
+
+static int load_map(struct inject_config *c, struct fy_node *map, const char *prefix, char *err, size_t errlen)
+{
+        struct fy_node_pair *p;
+        void *iter = NULL;
+
+        if (!yaml_is_map(map)) {
+                snprintf(err, errlen, "%s: want a mapping", *prefix ? prefix : "the config");
+                return -EINVAL;
+        }
+        while ((p = fy_node_mapping_iterate(map, &iter))) {
+                const char *name = yaml_str(fy_node_pair_key(p));
+                struct fy_node *v = fy_node_pair_value(p);
+                const struct key *k = NULL;
+                char path[256];
+                int r;
+
+                snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", name ? name : "?");
+                for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+                        if (strcmp(keys[i].path, path) == 0)
+                                k = &keys[i];
+                if (!k) {
+                        snprintf(err, errlen, "unknown key %s", path);
+                        return -EINVAL;
+                }
+                r = k->type == K_MAP ? load_map(c, v, path, err, errlen) : load_value(c, k, v, path, err, errlen);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int inject_config_load(struct inject_config *c, const char *path, char *err, size_t errlen)
+{
+        struct fy_parse_cfg cfg = { .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG };
+        char msg[512];
+        int r;
+
+        c->doc = fy_document_build_from_file(&cfg, path);
+        if (!c->doc) {
+                FILE *f = fopen(path, "re");
+                if (!f) {
+                        r = -errno;
+                        snprintf(err, errlen, "reading %s: %s", path, strerror(errno));
+                        return r;
+                }
+                fclose(f);
+                snprintf(err, errlen, "%s: not valid YAML", path);
+                return -EINVAL;
+        }
+        if (!fy_document_root(c->doc))
+                return 0;       /* an empty file: the defaults */
+        r = load_map(c, fy_document_root(c->doc), "", msg, sizeof(msg));
+        if (r < 0)
+                snprintf(err, errlen, "%s: %s", path, msg);
+        if (r == 0 && strcmp(c->policy, "enabled") != 0 && strcmp(c->policy, "disabled") != 0) {
+                snprintf(err, errlen, "%s: policy: '%s' (want enabled or disabled)", path, c->policy);
+                r = -EINVAL;
+        }
+        return r;
+}
+
+int inject_config_env(struct inject_config *c, char **envp, char *err, size_t errlen)
+{
+        static const char name[] = "ENABLE_NATIVE_SIDECARS=";
+
+        for (char **e = envp; e && *e; e++) {
+                if (strncmp(*e, name, sizeof(name) - 1) != 0)
+                        continue;
+                if (parse_bool(*e + sizeof(name) - 1, &c->native_sidecars) < 0) {
+                        snprintf(err, errlen, "ENABLE_NATIVE_SIDECARS: '%s' (want true or false)", *e + sizeof(name) - 1);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}

@@ -1,0 +1,51 @@
+/*
+ * What the injector is configured with: the image, the policy, the layout (native sidecars,
+ * holding the application), the proxy's identity, log levels, probes and resources, and the
+ * capture defaults. Built-in defaults, overridden by a YAML file (--config, the file the
+ * webhook reads from a ConfigMap) and by the environment variable ENABLE_NATIVE_SIDECARS,
+ * Istio's name. Strings point into the config document, which lives as long as the config.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/strv.h"
+#include "inject/traffic.h"
+
+struct fy_document;
+
+struct inject_resources {
+        const char *requests_cpu, *requests_memory, *limits_cpu, *limits_memory;  /* NULL: none */
+};
+
+struct inject_config {
+        const char *image;                      /* both containers; pilotfish is one binary */
+        const char *image_pull_policy;          /* NULL: not set */
+        const char *policy;                     /* "enabled" or "disabled" */
+        const char *mesh_namespace;             /* pods there are never injected */
+        const char *revision;                   /* istio.io/rev and the status annotation */
+        bool native_sidecars;
+        bool hold_application;                  /* holdApplicationUntilProxyStarts */
+        bool rewrite_probes;                    /* rewriteAppHTTPProbe */
+        const char *proxy_log_level;            /* --proxyLogLevel */
+        const char *proxy_component_log_level;  /* --proxyComponentLogLevel */
+        const char *cluster_domain;             /* --domain $(POD_NAMESPACE).svc.<this> */
+        const char *cluster_id;                 /* ISTIO_META_CLUSTER_ID */
+        unsigned proxy_uid, proxy_gid;
+        unsigned readiness_initial_delay, readiness_period, readiness_failure_threshold;
+        struct inject_resources resources;
+        struct inject_traffic_defaults traffic;
+        struct strv never_inject, always_inject;        /* label selectors "k=v,k2" (equality only) */
+        struct fy_document *doc;                /* the --config file, owns the strings above */
+};
+
+void inject_config_init(struct inject_config *c);
+/*
+ * Reads a YAML config file over the defaults. Unknown keys are an error (a typo must not be
+ * silently ignored). Returns 0, or -errno with what failed in err.
+ */
+int inject_config_load(struct inject_config *c, const char *path, char *err, size_t errlen);
+/* Applies ENABLE_NATIVE_SIDECARS=true|false from envp. Returns 0 or -EINVAL with err. */
+int inject_config_env(struct inject_config *c, char **envp, char *err, size_t errlen);
+void inject_config_deinit(struct inject_config *c);

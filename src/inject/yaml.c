@@ -1,0 +1,261 @@
+/*
+ * libfyaml helpers; see yaml.h.
+ */
+#include <errno.h>
+#include <libfyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/strbuf.h"
+#include "inject/yaml.h"
+
+struct fy_node *yaml_get(struct fy_node *map, const char *key)
+{
+        if (!map || !fy_node_is_mapping(map))
+                return NULL;
+        return fy_node_mapping_lookup_value_by_simple_key(map, key, strlen(key));
+}
+
+const char *yaml_str(struct fy_node *n)
+{
+        if (!n || !fy_node_is_scalar(n) || fy_node_is_alias(n))
+                return NULL;
+        return fy_node_get_scalar0(n);
+}
+
+const char *yaml_get_str(struct fy_node *map, const char *key)
+{
+        return yaml_str(yaml_get(map, key));
+}
+
+bool yaml_is_map(struct fy_node *n)
+{
+        return n && fy_node_is_mapping(n);
+}
+
+bool yaml_is_seq(struct fy_node *n)
+{
+        return n && fy_node_is_sequence(n);
+}
+
+static bool is_null(struct fy_node *n)
+{
+        const char *s;
+
+        if (!n)
+                return true;
+        if (!fy_node_is_scalar(n))
+                return false;
+        /* A plain empty value or null/~ (a key written with nothing after it). */
+        if (fy_node_get_style(n) != FYNS_PLAIN)
+                return false;
+        s = fy_node_get_scalar0(n);
+        return !s || !*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
+               strcmp(s, "NULL") == 0;
+}
+
+static struct fy_node *child(struct fy_document *d, struct fy_node *map, const char *key, bool seq)
+{
+        struct fy_node *n = yaml_get(map, key);
+
+        if (!yaml_is_map(map))
+                return NULL;
+        if (n && !is_null(n))
+                return (seq ? fy_node_is_sequence(n) : fy_node_is_mapping(n)) ? n : NULL;
+        n = seq ? fy_node_create_sequence(d) : fy_node_create_mapping(d);
+        if (!n || yaml_set(d, map, key, n) < 0)
+                return NULL;
+        return n;
+}
+
+struct fy_node *yaml_map_child(struct fy_document *d, struct fy_node *map, const char *key)
+{
+        return child(d, map, key, false);
+}
+
+struct fy_node *yaml_seq_child(struct fy_document *d, struct fy_node *map, const char *key)
+{
+        return child(d, map, key, true);
+}
+
+int yaml_set(struct fy_document *d, struct fy_node *map, const char *key, struct fy_node *value)
+{
+        struct fy_node_pair *p;
+        struct fy_node *k;
+
+        if (!value)
+                return -ENOMEM;
+        if (!yaml_is_map(map)) {
+                fy_node_free(value);
+                return -EINVAL;
+        }
+        p = fy_node_mapping_lookup_pair_by_simple_key(map, key, strlen(key));
+        if (p)
+                return fy_node_pair_set_value(p, value) == 0 ? 0 : -ENOMEM;
+        k = fy_node_create_scalar_copy(d, key, strlen(key));
+        if (!k || fy_node_mapping_append(map, k, value) != 0) {
+                fy_node_free(k);
+                fy_node_free(value);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int yaml_set_str(struct fy_document *d, struct fy_node *map, const char *key, const char *s)
+{
+        struct strbuf b = STRBUF_NULL;
+        struct fy_node *n;
+
+        yaml_flow_str(&b, s);
+        n = b.error ? NULL : yaml_build(d, strbuf_str(&b));
+        strbuf_deinit(&b);
+        return yaml_set(d, map, key, n);
+}
+
+void yaml_remove(struct fy_document *d, struct fy_node *map, const char *key)
+{
+        struct fy_node *k;
+
+        if (!yaml_get(map, key))
+                return;
+        /* remove_by_key frees the pair and the key given (a different node from the pair's). */
+        k = fy_node_create_scalar_copy(d, key, strlen(key));
+        if (k)
+                fy_node_free(fy_node_mapping_remove_by_key(map, k));
+}
+
+struct fy_node *yaml_seq_find_named(struct fy_node *seq, const char *name)
+{
+        struct fy_node *it;
+        void *iter = NULL;
+
+        if (!yaml_is_seq(seq))
+                return NULL;
+        while ((it = fy_node_sequence_iterate(seq, &iter))) {
+                const char *n = yaml_get_str(it, "name");
+                if (n && strcmp(n, name) == 0)
+                        return it;
+        }
+        return NULL;
+}
+
+/* Words YAML 1.1 or 1.2 would read as a boolean or null (Kubernetes' own YAML is 1.1). */
+static bool reserved_word(const char *s)
+{
+        static const char *const words[] = { "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~" };
+
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+                if (strcasecmp(s, words[i]) == 0)
+                        return true;
+        return false;
+}
+
+static bool plain_safe(const char *s)
+{
+        bool digits_only = true;
+
+        if (!*s || reserved_word(s))
+                return false;
+        /* First character: nothing YAML treats as an indicator, and not a sign or digit. */
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_' || *s == '/' || *s == '$'))
+                return false;
+        for (const char *p = s; *p; p++) {
+                unsigned char c = (unsigned char)*p;
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                      c == '-' || c == '.' || c == '/' || c == '$' || c == '(' || c == ')' || c == '='))
+                        return false;
+                if (!(c >= '0' && c <= '9'))
+                        digits_only = false;
+        }
+        /* ".inf", ".nan" and friends start with a letter check above; numbers cannot. */
+        return !digits_only;
+}
+
+void json_str(struct strbuf *b, const char *s)
+{
+        strbuf_puts(b, "\"");
+        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                switch (*p) {
+                case '"': strbuf_puts(b, "\\\""); break;
+                case '\\': strbuf_puts(b, "\\\\"); break;
+                case '\n': strbuf_puts(b, "\\n"); break;
+                case '\r': strbuf_puts(b, "\\r"); break;
+                case '\t': strbuf_puts(b, "\\t"); break;
+                default:
+                        if (*p < 0x20 || *p == 0x7f)
+                                strbuf_printf(b, "\\u%04x", *p);
+                        else
+                                strbuf_append(b, (const char *)p, 1);
+                }
+        }
+        strbuf_puts(b, "\"");
+}
+
+void yaml_flow_str(struct strbuf *b, const char *s)
+{
+        if (plain_safe(s))
+                strbuf_puts(b, s);
+        else
+                json_str(b, s);
+}
+
+struct fy_node *yaml_build(struct fy_document *d, const char *text)
+{
+        char *copy = strdup(text);
+
+        if (!copy)
+                return NULL;
+        /* libfyaml frees the copy with the document. */
+        return fy_node_build_from_malloc_string(d, copy, (size_t)-1);
+}
+
+void yaml_to_json(struct strbuf *b, struct fy_node *n)
+{
+        void *iter = NULL;
+
+        if (!n || fy_node_is_null(n)) {
+                strbuf_puts(b, "null");
+        } else if (fy_node_is_mapping(n)) {
+                struct fy_node_pair *p;
+                bool first = true;
+
+                strbuf_puts(b, "{");
+                while ((p = fy_node_mapping_iterate(n, &iter))) {
+                        const char *k = yaml_str(fy_node_pair_key(p));
+                        strbuf_puts(b, first ? "" : ",");
+                        json_str(b, k ? k : "");
+                        strbuf_puts(b, ":");
+                        yaml_to_json(b, fy_node_pair_value(p));
+                        first = false;
+                }
+                strbuf_puts(b, "}");
+        } else if (fy_node_is_sequence(n)) {
+                struct fy_node *it;
+                bool first = true;
+
+                strbuf_puts(b, "[");
+                while ((it = fy_node_sequence_iterate(n, &iter))) {
+                        strbuf_puts(b, first ? "" : ",");
+                        yaml_to_json(b, it);
+                        first = false;
+                }
+                strbuf_puts(b, "]");
+        } else {
+                const char *s = yaml_str(n);
+                /* A plain number or boolean stays one; anything else is a string. */
+                bool raw = s && fy_node_get_style(n) == FYNS_PLAIN &&
+                           (strcmp(s, "true") == 0 || strcmp(s, "false") == 0 ||
+                            (strspn(s, "-0123456789.eE+") == strlen(s) && strpbrk(s, "0123456789")));
+                if (raw) {
+                        char *end;
+                        strtod(s, &end);
+                        raw = *end == '\0';
+                }
+                if (raw)
+                        strbuf_puts(b, s);
+                else
+                        json_str(b, s ? s : "");
+        }
+}

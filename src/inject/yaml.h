@@ -1,0 +1,49 @@
+/*
+ * Small helpers over libfyaml's document trees for the injector: look a key up, get or create
+ * a child mapping or sequence, replace a value, find a list item by its "name", and build new
+ * nodes from YAML flow text. New nodes are built from text rather than node by node because a
+ * string such as "15001" or "true" must stay a string: the text quotes it, and libfyaml keeps
+ * the quoting when it emits the document. Parsing and emitting stay libfyaml's job.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct fy_document;
+struct fy_node;
+struct strbuf;
+
+/* The value of key in mapping map; NULL when map is not a mapping or has no such key. */
+struct fy_node *yaml_get(struct fy_node *map, const char *key);
+/* The text of a scalar node (NUL-terminated, owned by the node); NULL for anything else. */
+const char *yaml_str(struct fy_node *n);
+/* The text of map[key] when it is a scalar, else NULL. */
+const char *yaml_get_str(struct fy_node *map, const char *key);
+bool yaml_is_map(struct fy_node *n);
+bool yaml_is_seq(struct fy_node *n);
+
+/* map[key] as a mapping (or sequence), created empty when absent or null. NULL on error or
+ * when map[key] is something else. */
+struct fy_node *yaml_map_child(struct fy_document *d, struct fy_node *map, const char *key);
+struct fy_node *yaml_seq_child(struct fy_document *d, struct fy_node *map, const char *key);
+
+/* Sets map[key] = value (value is consumed, also on error). Returns 0 or -ENOMEM/-EINVAL. */
+int yaml_set(struct fy_document *d, struct fy_node *map, const char *key, struct fy_node *value);
+/* Sets map[key] to the string s (quoted when it would read as something else). */
+int yaml_set_str(struct fy_document *d, struct fy_node *map, const char *key, const char *s);
+/* Removes map[key] if present. */
+void yaml_remove(struct fy_document *d, struct fy_node *map, const char *key);
+
+/* The item of sequence seq whose "name" is name, or NULL. */
+struct fy_node *yaml_seq_find_named(struct fy_node *seq, const char *name);
+
+/* Appends s to b as a YAML flow scalar: plain when that reads back as the same string,
+ * double-quoted (JSON escapes) otherwise. */
+void yaml_flow_str(struct strbuf *b, const char *s);
+/* Appends s to b as a JSON string. */
+void json_str(struct strbuf *b, const char *s);
+/* Appends n to b as compact JSON (plain numbers and booleans stay unquoted). */
+void yaml_to_json(struct strbuf *b, struct fy_node *n);
+/* Builds a node of d from YAML (flow) text; NULL on a parse error or out of memory. */
+struct fy_node *yaml_build(struct fy_document *d, const char *text);
