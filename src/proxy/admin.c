@@ -54,6 +54,7 @@ struct admin_conn {
         size_t in_len;
         struct strbuf out;
         size_t out_off;
+        struct app_probe_run *probe;    /* an application probe runs for this request */
         bool closed;
 };
 
@@ -78,6 +79,8 @@ static void conn_close(struct admin_conn *c)
         c->closed = true;
         loop_watch_del(l, &c->watch);
         loop_timer_cancel(l, &c->timer);
+        app_probe_cancel(c->probe);
+        c->probe = NULL;
         close(c->fd);
         n_conns--;
         /* Take back what an earlier accept borrowed (a no-op when the reserve is full). */
@@ -170,9 +173,51 @@ static void serve_logging(struct admin_conn *c, const struct http_request *r)
         reply_text(c, 200, "ok\n");
 }
 
+static void conn_flush(struct admin_conn *c);
+
+static void probe_done(void *ctx, int status, const char *why)
+{
+        struct admin_conn *c = ctx;
+        char text[160];
+
+        c->probe = NULL;
+        snprintf(text, sizeof(text), "%s\n", why);
+        reply_text(c, status, text);
+        if (c->out.error) {
+                conn_close(c);
+                return;
+        }
+        conn_flush(c);
+}
+
+static bool has_prefix(const struct http_request *r, const char *prefix)
+{
+        return r->path_len > strlen(prefix) && memcmp(r->path, prefix, strlen(prefix)) == 0;
+}
+
+/* GET /app-health/<container>/readyz and friends: the application's own probe, run now. */
+static void serve_app_probe(struct admin_conn *c, const struct http_request *r)
+{
+        struct proxy *p = c->ls->p;
+        const struct app_probe_spec *s = app_probes_find(&p->app_probes, r->path, r->path_len);
+
+        if (!s) {
+                reply_text(c, 404, "no such application probe (see ISTIO_KUBE_APP_PROBERS)\n");
+                return;
+        }
+        c->probe = app_probe_start(c->ls->loop, s, p->pod_ip, probe_done, c);
+        if (!c->probe)
+                reply_text(c, 500, "the probe could not start (a host name, or out of fds)\n");
+}
+
 static void route(struct admin_conn *c, const struct http_request *r)
 {
         enum admin_port port = c->ls->port;
+
+        if (port == ADMIN_PORT_STATUS && (has_prefix(r, "/app-health/") || has_prefix(r, "/app-lifecycle/"))) {
+                serve_app_probe(c, r);
+                return;
+        }
 
         if (path_is(r, "/healthz/ready") && port != ADMIN_PORT_PROMETHEUS) {
                 serve_ready(c);
@@ -263,6 +308,11 @@ static void conn_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
                 reply_text(c, 400, "malformed request\n");
         else
                 route(c, &req);
+        if (c->probe) {
+                /* The answer comes from probe_done; nothing more to read meanwhile. */
+                loop_watch_set(c->ls->loop, &c->watch, 0);
+                return;
+        }
         if (c->out.error) {
                 conn_close(c);
                 return;

@@ -4,6 +4,8 @@
  */
 #pragma once
 
+#include "proxy/app_probe.h"
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,6 +28,9 @@ struct proxy {
         /* This pod's addresses, to refuse a destination that is the proxy itself. */
         struct sockaddr_storage *local_addrs;
         size_t n_local_addrs;
+        /* The application's probes (ISTIO_KUBE_APP_PROBERS) and the pod IP they default to. */
+        struct app_probes app_probes;
+        char pod_ip[64];
 };
 
 /* True when dst is one of this proxy's listeners (a loop). */

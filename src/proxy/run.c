@@ -207,6 +207,22 @@ int proxy_run(const struct proxy_settings *s, char *const *env)
                 return 1;
         }
         local_addresses(&p);
+        {
+                const char *probers = NULL, *ip = NULL;
+                for (char *const *e = env; e && *e; e++) {
+                        if (strncmp(*e, "ISTIO_KUBE_APP_PROBERS=", 23) == 0)
+                                probers = *e + 23;
+                        else if (strncmp(*e, "INSTANCE_IP=", 12) == 0)
+                                ip = *e + 12;
+                }
+                snprintf(p.pod_ip, sizeof(p.pod_ip), "%s", ip ? ip : "");
+                if (app_probes_parse(probers, &p.app_probes, err, sizeof(err)) < 0) {
+                        log_error("ISTIO_KUBE_APP_PROBERS: %s", err);
+                        metrics_free(p.metrics);
+                        free(p.local_addrs);
+                        return 1;
+                }
+        }
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
@@ -266,6 +282,7 @@ out:
                 worker_deinit(&p.workers[i]);
         free(p.workers);
         free(p.local_addrs);
+        app_probes_free(&p.app_probes);
         metrics_free(p.metrics);
         return ret;
 }
