@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "proxy/app_probe.h"
 #include "proxy/loop.h"
+#include "proxy/origdst.h"
 
 #define APP_PROBE_REQUEST_MAX 4096
 
@@ -343,27 +344,10 @@ struct app_probe_run *app_probe_start(struct loop *l, const struct app_probe_spe
                 return NULL;
         }
         r->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (r->fd >= 0) {
-                /* From 127.0.0.6 (::6), like inbound relays: the capture rules send the proxy's
-                 * own connections to a pod address back to 15006, except from this source. */
-                struct sockaddr_storage src = { 0 };
-                socklen_t slen;
-
-                if (v6) {
-                        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&src;
-                        a->sin6_family = AF_INET6;
-                        a->sin6_addr.s6_addr[15] = 6;
-                        slen = sizeof(*a);
-                } else {
-                        struct sockaddr_in *a = (struct sockaddr_in *)&src;
-                        a->sin_family = AF_INET;
-                        a->sin_addr.s_addr = htonl(0x7f000006);
-                        slen = sizeof(*a);
-                }
-                (void)setsockopt(r->fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &(int){ 1 }, sizeof(int));
-                if (bind(r->fd, (struct sockaddr *)&src, slen) < 0)
-                        log_debug("app probe %s: binding the passthrough source: %s", s->path, strerror(errno));
-        }
+        /* From 127.0.0.6 (::6), like inbound relays: the capture rules send the proxy's own
+         * connections to a pod address back to 15006, except from this source. */
+        if (r->fd >= 0 && passthrough_bind(r->fd, ss.ss_family) < 0)
+                log_debug("app probe %s: binding the passthrough source: %s", s->path, strerror(errno));
         if (r->fd < 0 || (connect(r->fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) ||
             loop_watch_add(l, &r->watch, r->fd, EPOLLOUT, io_cb) < 0 ||
             loop_timer_arm(l, &r->timer, (uint64_t)s->timeout_s * 1000, timeout_cb) < 0) {

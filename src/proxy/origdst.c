@@ -102,3 +102,26 @@ bool sockaddr_is_loopback(const struct sockaddr_storage *sa)
                 return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
         return false;
 }
+
+int passthrough_bind(int fd, int family)
+{
+        struct sockaddr_storage src = { 0 };
+        socklen_t len;
+
+        if (family == AF_INET6) {
+                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&src;
+                s6->sin6_family = AF_INET6;
+                s6->sin6_addr.s6_addr[15] = 6;
+                len = sizeof(*s6);
+        } else {
+                struct sockaddr_in *s4 = (struct sockaddr_in *)&src;
+                s4->sin_family = AF_INET;
+                s4->sin_addr.s_addr = htonl(0x7f000006);
+                len = sizeof(*s4);
+        }
+        /* Let connect() pick the source port knowing the destination, as Envoy does; a port
+         * chosen at bind() is held in TIME_WAIT against every destination, and a busy pod runs
+         * out of them. */
+        (void)setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &(int){ 1 }, sizeof(int));
+        return bind(fd, (struct sockaddr *)&src, len) < 0 ? -errno : 0;
+}

@@ -16,3 +16,10 @@ int origdst_get(int fd, bool transparent, struct sockaddr_storage *ret);
 void sockaddr_format(const struct sockaddr_storage *sa, char *buf, size_t len);
 unsigned sockaddr_port(const struct sockaddr_storage *sa);
 bool sockaddr_is_loopback(const struct sockaddr_storage *sa);
+
+/*
+ * Binds fd (a TCP socket of family, not yet connected) to the inbound passthrough source,
+ * 127.0.0.6 or ::6: the capture rules let the proxy's connections from there reach the pod's
+ * own addresses instead of sending them back to 15006. Returns 0 or -errno.
+ */
+int passthrough_bind(int fd, int family);

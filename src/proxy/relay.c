@@ -535,23 +535,6 @@ static void tune_socket(int fd)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/* The inbound passthrough source: 127.0.0.6 (::6), which the capture rules let through. */
-static void passthrough_source(int family, struct sockaddr_storage *ret, socklen_t *ret_len)
-{
-        memset(ret, 0, sizeof(*ret));
-        if (family == AF_INET6) {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ret;
-                s6->sin6_family = AF_INET6;
-                s6->sin6_addr.s6_addr[15] = 6;
-                *ret_len = sizeof(*s6);
-        } else {
-                struct sockaddr_in *s4 = (struct sockaddr_in *)ret;
-                s4->sin_family = AF_INET;
-                s4->sin_addr.s_addr = htonl(0x7f000006);
-                *ret_len = sizeof(*s4);
-        }
-}
-
 static socklen_t sockaddr_len(const struct sockaddr_storage *sa)
 {
         return sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -616,15 +599,7 @@ void relay_start(struct worker *w, enum relay_direction dir, int client_fd, cons
         tune_socket(client_fd);
         tune_socket(r->upstream_fd);
         if (dir == RELAY_INBOUND) {
-                struct sockaddr_storage src;
-                socklen_t len;
-
-                passthrough_source(r->orig_dst.ss_family, &src, &len);
-                /* Let connect() pick the source port knowing the destination, as Envoy does;
-                 * a port chosen at bind() is held in TIME_WAIT against every destination, and
-                 * a busy pod runs out of them. */
-                (void)setsockopt(r->upstream_fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &(int){ 1 }, sizeof(int));
-                if (bind(r->upstream_fd, (struct sockaddr *)&src, len) < 0) {
+                if (passthrough_bind(r->upstream_fd, r->orig_dst.ss_family) < 0) {
                         log_debug("relay %lu: binding the passthrough source: %s", (unsigned long)r->id, strerror(errno));
                         fail = RELAY_END_CONNECT_ERROR;
                         goto fail;
