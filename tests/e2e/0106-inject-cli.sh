@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+#
+# 0106-inject-cli: `pilotfish inject`'s command line and its failures (docs/cli/inject.md "Flags",
+# "Exit status"); what injection produces is tests/conformance/inject.sh's job. No namespace is
+# needed: the injector only reads and writes files. The test proves:
+#   - no -f, a missing file, an unknown flag: exit 1 with Istio's or a clear message;
+#   - -f - reads standard input and gives what -f FILE gives; -o FILE writes the file and
+#     nothing to standard output;
+#   - broken YAML (with its line and column), a pod without containers, wrong types, and one
+#     bad workload among good ones: exit 1, nothing on standard output, no -o file;
+#   - a host-network pod is skipped with Istio's message and passes through; a Service passes
+#     through unchanged;
+#   - ENABLE_NATIVE_SIDECARS=false gives the classic layout; nativeSidecars in --config wins
+#     over it; an unknown or mistyped config key is an error naming it;
+#   - the istio-init arguments the injector writes are accepted by `pilotfish istio-iptables
+#     --dry-run`, and the proxy's by `pilotfish proxy` (which then refuses only the UID).
+
+. "$(dirname "$0")/lib.sh"
+e2e_init
+command -v fy-tool >/dev/null && command -v jq >/dev/null || skip_all "fy-tool and jq are needed"
+
+T=$E2E_TMP
+# inj ARGS...: runs pilotfish inject; stdout to $T/out, stderr to $T/err, status in RC.
+inj() {
+        "$PILOTFISH" inject "$@" >"$T/out" 2>"$T/err"
+        RC=$?
+}
+# expect_fail DESC NEEDLE ARGS...: exit 1, nothing on stdout, NEEDLE in stderr.
+expect_fail() {
+        local desc=$1 needle=$2
+        shift 2
+        inj "$@"
+        if [ "$RC" = 1 ] && [ ! -s "$T/out" ] && grep -qF -- "$needle" "$T/err"; then
+                ok "$desc"
+        else
+                not_ok "$desc"
+                diag "exit $RC, $(wc -c <"$T/out") bytes on stdout; stderr:"
+                diag_file "$T/err" stderr
+        fi
+}
+# json FILE [FILTER]: the documents of FILE as one JSON array (the "---" after the last one
+# ends it, it is not an empty document), through FILTER.
+json() { fy-tool --dump --mode json "$1" | jq -s -c "[.[] | select(. != null)] | ${2:-.}"; }
+
+cat >"$T/web.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: example/web, ports: [{containerPort: 8080}]}]
+EOF
+cat >"$T/svc.yaml" <<'EOF'
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  ports: [{port: 80, targetPort: 8080}]
+EOF
+
+expect_fail "no -f: exit 1, Istio's message" "filename not specified (see --filename or -f)"
+expect_fail "a missing file: exit 1 naming it" "opening $T/missing.yaml: No such file or directory" -f "$T/missing.yaml"
+expect_fail "an unknown flag: exit 1 naming it" "--bogus" -f "$T/web.yaml" --bogus
+
+inj -f "$T/web.yaml"
+cp "$T/out" "$T/web.out"
+"$PILOTFISH" inject -f - <"$T/web.yaml" >"$T/stdin.out" 2>/dev/null
+if [ "$RC" = 0 ] && [ -s "$T/web.out" ] && cmp -s "$T/web.out" "$T/stdin.out"; then
+        ok "-f - reads standard input and gives what -f FILE gives"
+else
+        not_ok "-f - reads standard input and gives what -f FILE gives"
+fi
+rm -f "$T/o.yaml"
+inj -f "$T/web.yaml" -o "$T/o.yaml"
+if [ "$RC" = 0 ] && [ ! -s "$T/out" ] && cmp -s "$T/o.yaml" "$T/web.out"; then
+        ok "-o FILE writes the output there and nothing to standard output"
+else
+        not_ok "-o FILE writes the output there and nothing to standard output"
+fi
+
+printf 'kind: Pod\nspec:\n  containers: [\n' >"$T/broken.yaml"
+expect_fail "broken YAML: exit 1 with file, line and column" "$T/broken.yaml:4:1: not valid YAML or JSON" -f "$T/broken.yaml"
+printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: empty}\nspec: {containers: []}\n' >"$T/empty.yaml"
+expect_fail "a pod without containers: exit 1 naming it" 'Pod "default/empty": the pod has no containers' -f "$T/empty.yaml"
+printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: typed}\nspec: {containers: "web"}\n' >"$T/typed.yaml"
+expect_fail "containers that are not a list: exit 1" 'Pod "default/typed": the pod has no containers' -f "$T/typed.yaml"
+{ cat "$T/web.yaml"; echo ---; printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: bad, annotations: {traffic.sidecar.istio.io/excludeInboundPorts: "x"}}\nspec: {containers: [{name: a, image: b}]}\n'; } >"$T/mixed.yaml"
+rm -f "$T/mixed.out"
+expect_fail "one bad workload among good ones: exit 1, nothing written" "excludeInboundPorts invalid" -f "$T/mixed.yaml" -o "$T/mixed.out"
+if [ ! -e "$T/mixed.out" ]; then ok "... and no -o file was created"; else not_ok "... and no -o file was created"; fi
+
+printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: host, namespace: infra}\nspec: {hostNetwork: true, containers: [{name: a, image: b}]}\n' >"$T/host.yaml"
+inj -f "$T/host.yaml"
+if [ "$RC" = 0 ] && grep -qF '===> Skipping injection because Pod "infra/host" has host networking enabled' "$T/err" &&
+   [ "$(json "$T/out")" = "$(json "$T/host.yaml")" ]; then
+        ok "a host-network pod is skipped with Istio's message and passes through unchanged"
+else
+        not_ok "a host-network pod is skipped with Istio's message and passes through unchanged"
+        diag_file "$T/err" stderr
+fi
+inj -f "$T/svc.yaml"
+if [ "$RC" = 0 ] && [ "$(json "$T/out")" = "$(json "$T/svc.yaml")" ]; then
+        ok "a Service passes through unchanged"
+else
+        not_ok "a Service passes through unchanged"
+fi
+
+layout='.[0].spec.template.spec | [(.initContainers // [])[].name] + ["|"] + [.containers[].name] | join(" ")'
+assert_eq "default: native sidecars (istio-proxy among the init containers)" \
+        "$(json "$T/web.out" "$layout")" '"istio-init istio-proxy | web"'
+ENABLE_NATIVE_SIDECARS=false "$PILOTFISH" inject -f "$T/web.yaml" >"$T/classic.out"
+assert_eq "ENABLE_NATIVE_SIDECARS=false: classic layout (istio-proxy last among the containers)" \
+        "$(json "$T/classic.out" "$layout")" '"istio-init | web istio-proxy"'
+printf 'nativeSidecars: true\n' >"$T/native.yaml"
+ENABLE_NATIVE_SIDECARS=false "$PILOTFISH" inject -f "$T/web.yaml" --config "$T/native.yaml" >"$T/native.out"
+assert_eq "nativeSidecars: true in --config wins over ENABLE_NATIVE_SIDECARS=false" \
+        "$(json "$T/native.out" "$layout")" '"istio-init istio-proxy | web"'
+printf 'nativeSidecar: true\n' >"$T/typo.yaml"
+expect_fail "an unknown config key: exit 1 naming it" "unknown key nativeSidecar" -f "$T/web.yaml" --config "$T/typo.yaml"
+printf 'proxy:\n  uid: lots\n' >"$T/type.yaml"
+expect_fail "a mistyped config value: exit 1 naming key and value" "proxy.uid: bad value 'lots'" -f "$T/web.yaml" --config "$T/type.yaml"
+
+# The injected containers' arguments, as the containers would run them.
+mapfile -t init_args < <(fy-tool --dump --mode json "$T/web.out" |
+        jq -r 'select(. != null) | .spec.template.spec.initContainers[] | select(.name == "istio-init") | .args[]')
+if out=$("$PILOTFISH" "${init_args[@]}" --dry-run 2>&1) && grep -q '^-A ISTIO_OUTPUT' <<<"$out"; then
+        ok "pilotfish ${init_args[*]} --dry-run accepts the injected istio-init arguments"
+else
+        not_ok "pilotfish ${init_args[*]} --dry-run accepts the injected istio-init arguments"
+        diag "$out"
+fi
+mapfile -t proxy_args < <(fy-tool --dump --mode json "$T/web.out" |
+        jq -r 'select(. != null) | .spec.template.spec.initContainers[] | select(.name == "istio-proxy") | .args[]')
+out=$(setpriv --reuid=4321 --regid=4321 --clear-groups "$PILOTFISH" "${proxy_args[@]}" 2>&1)
+if [ $? = 1 ] && grep -q "running as UID 4321" <<<"$out"; then
+        ok "pilotfish ${proxy_args[*]} accepts the injected proxy arguments (and refuses only the UID)"
+else
+        not_ok "pilotfish ${proxy_args[*]} accepts the injected proxy arguments"
+        diag "$out"
+fi
