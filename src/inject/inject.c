@@ -21,6 +21,7 @@
 #include "inject/policy.h"
 #include "inject/probes.h"
 #include "inject/prometheus.h"
+#include "inject/proxy_config.h"
 #include "inject/quantity.h"
 #include "inject/traffic.h"
 #include "inject/yaml.h"
@@ -210,30 +211,13 @@ struct plan {
         char workload[256], owner[512], canonical_name[64], canonical_rev[256];
         struct strbuf app_containers;   /* "a,b" */
         struct prometheus_plan prom;
+        struct proxy_config pc;         /* proxy.istio.io/config */
         char *probers;                  /* ISTIO_KUBE_APP_PROBERS, or NULL */
         char uid[24];                   /* -u: the proxy UID, or a user istio-proxy's runAsUser */
         bool uid_from_user;
         struct inject_resources res;
         char res_buf[4][64];
 };
-
-/* holdApplicationUntilProxyStarts from the proxy.istio.io/config annotation (YAML or JSON). */
-static bool proxy_config_hold(const struct inject_target *t, struct fy_node *ann)
-{
-        const char *cfg = yaml_get_str(ann, "proxy.istio.io/config");
-        struct fy_document *d;
-        bool hold = false;
-
-        if (!cfg)
-                return false;
-        d = fy_document_build_from_string(&(struct fy_parse_cfg){ .flags = FYPCF_QUIET }, cfg, (size_t)-1);
-        if (d) {
-                const char *v = yaml_get_str(fy_document_root(d), "holdApplicationUntilProxyStarts");
-                hold = v && strcmp(v, "true") == 0;
-                fy_document_destroy(d);
-        }
-        return hold;
-}
 
 static const char *plural(const char *kind, char *buf, size_t len)
 {
@@ -336,6 +320,28 @@ static void common_text(struct strbuf *b, const struct inject_config *c, const s
         resources_text(b, &p->res);
 }
 
+/* proxy.istio.io/config's proxyMetadata: environment of both containers, as in Istio. With
+ * own_list, as a whole "env: [...]" (the init container has no other variables). */
+static void metadata_env(struct strbuf *b, const struct plan *p, bool own_list)
+{
+        if (!p->pc.metadata.n)
+                return;
+        strbuf_puts(b, own_list ? ", env: [" : "");
+        for (size_t i = 0; i < p->pc.metadata.n; i++) {
+                const char *kv = p->pc.metadata.v[i], *eq = strchr(kv, '=');
+                strbuf_printf(b, "%s{name: ", own_list && i == 0 ? "" : ", ");
+                {
+                        char name[256];
+                        snprintf(name, sizeof(name), "%.*s", (int)(eq - kv), kv);
+                        json_str(b, name);
+                }
+                strbuf_puts(b, ", value: ");
+                json_str(b, eq + 1);
+                strbuf_puts(b, "}");
+        }
+        strbuf_puts(b, own_list ? "]" : "");
+}
+
 static int init_container(const struct inject_config *c, struct fy_node *ann, const struct plan *p,
                           struct strbuf *b)
 {
@@ -345,6 +351,7 @@ static int init_container(const struct inject_config *c, struct fy_node *ann, co
         int r;
 
         d.proxy_uid = p->uid;
+        d.interception_mode = p->mode;
         r = inject_traffic_args(&a, &d, &args);
         if (r < 0)
                 return r;
@@ -371,7 +378,9 @@ static int init_container(const struct inject_config *c, struct fy_node *ann, co
         }
         strv_deinit(&args);
         /* Root, not privileged: NET_ADMIN and NET_RAW are what iptables-restore needs. */
-        strbuf_puts(b, "], securityContext: {allowPrivilegeEscalation: false, capabilities: {add: [NET_ADMIN, NET_RAW], "
+        strbuf_puts(b, "]");
+        metadata_env(b, p, true);
+        strbuf_puts(b, ", securityContext: {allowPrivilegeEscalation: false, capabilities: {add: [NET_ADMIN, NET_RAW], "
                        "drop: [ALL]}, privileged: false, readOnlyRootFilesystem: false, runAsGroup: 0, "
                        "runAsNonRoot: false, runAsUser: 0}}");
         return 0;
@@ -439,6 +448,7 @@ static void proxy_container(const struct inject_config *c, const struct inject_t
                 env_value(b, "ISTIO_PROMETHEUS_ANNOTATIONS", p->prom.env);
         if (p->probers)
                 env_value(b, "ISTIO_KUBE_APP_PROBERS", p->probers);
+        metadata_env(b, p, false);
         strbuf_printf(b, "], ports: [{containerPort: %d, name: http-envoy-prom, protocol: TCP}]", PROMETHEUS_PORT);
         if (probes) {
                 if ((v = yaml_get_str(ann, "readiness.status.sidecar.istio.io/initialDelaySeconds")))
@@ -518,6 +528,9 @@ static void status_annotation(const struct inject_target *t, struct fy_node *ann
         strbuf_puts(&b, ",\"volumes\":null,\"imagePullSecrets\":null,\"revision\":");
         json_str(&b, c->revision);
         strbuf_puts(&b, "}");
+        /* Always last among the annotations: a status that did not parse (kept until here, as if
+         * absent) would otherwise keep its place on this run and move on the next. */
+        yaml_remove(t->doc, ann, STATUS_ANNOTATION);
         if (!b.error)
                 yaml_set_str(t->doc, ann, STATUS_ANNOTATION, strbuf_str(&b));
         strbuf_deinit(&b);
@@ -531,13 +544,14 @@ static int plan_pod(const struct inject_config *c, const struct inject_target *t
         struct fy_node *it;
         void *iter = NULL;
 
-        p->mode = (v = yaml_get_str(ann, "sidecar.istio.io/interceptionMode")) ? v : c->traffic.interception_mode;
+        p->mode = (v = yaml_get_str(ann, "sidecar.istio.io/interceptionMode")) ? v :
+                  p->pc.interception_mode ? p->pc.interception_mode : c->traffic.interception_mode;
         p->status_port = (v = yaml_get_str(ann, "status.sidecar.istio.io/port")) ? v : c->traffic.status_port;
         p->native = c->native_sidecars;
         if ((v = yaml_get_str(ann, "sidecar.istio.io/nativeSidecar")) && (!strcmp(v, "true") || !strcmp(v, "false")))
                 p->native = strcmp(v, "true") == 0;
         /* A pod annotation cannot turn off a global hold (Istio ORs the two). */
-        p->hold = !p->native && (c->hold_application || proxy_config_hold(t, ann));
+        p->hold = !p->native && (c->hold_application || p->pc.hold);
         img = yaml_get_str(ann, "sidecar.istio.io/proxyImage");
         p->image = img && strchr(img, '/') ? img : c->image;
 
@@ -675,7 +689,15 @@ enum inject_outcome inject_pod(const struct inject_config *c, const struct injec
         }
         ann = yaml_get(t->meta, "annotations");
         bad = validate(yaml_is_map(ann) ? ann : NULL, msg);
-        /* The Prometheus plan reads scrape targets that can be bad too: same message. */
+        /* ProxyConfig and the Prometheus scrape targets can be bad too: same message. */
+        {
+                struct strbuf perr = STRBUF_NULL;
+                if (proxy_config_parse(yaml_get_str(ann, "proxy.istio.io/config"), &p.pc, &perr) < 0) {
+                        strbuf_printf(msg, "%s%s", bad ? "; " : "", strbuf_str(&perr));
+                        bad++;
+                }
+                strbuf_deinit(&perr);
+        }
         {
                 struct strbuf perr = STRBUF_NULL;
                 if (prometheus_plan(yaml_is_map(ann) ? ann : NULL, previous_prometheus_env(t, ann), &p.prom, &perr) < 0) {
@@ -687,6 +709,7 @@ enum inject_outcome inject_pod(const struct inject_config *c, const struct injec
         if (bad) {
                 struct strbuf full = STRBUF_NULL;
                 prometheus_plan_free(&p.prom);
+                proxy_config_free(&p.pc);
                 strbuf_printf(&full, "%s \"%s/%s\": %s", t->kind ? t->kind : "Pod", t->namespace, t->name ? t->name : "",
                               strbuf_str(msg));
                 strbuf_deinit(msg);
@@ -796,6 +819,7 @@ enum inject_outcome inject_pod(const struct inject_config *c, const struct injec
 
         strbuf_deinit(&p.app_containers);
         prometheus_plan_free(&p.prom);
+        proxy_config_free(&p.pc);
         free(p.probers);
         free(prev_probers);
         return INJECT_OUTCOME_INJECTED;
@@ -803,6 +827,7 @@ oom:
         strbuf_deinit(&b);
         strbuf_deinit(&p.app_containers);
         prometheus_plan_free(&p.prom);
+        proxy_config_free(&p.pc);
         free(p.probers);
         free(prev_probers);
         strbuf_printf(msg, "%s \"%s/%s\": out of memory while injecting", t->kind ? t->kind : "Pod", t->namespace,

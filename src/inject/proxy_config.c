@@ -1,0 +1,151 @@
+/*
+ * proxy.istio.io/config; see proxy_config.h. Parsed with libfyaml into a scratch document;
+ * the values pilotfish keeps are copied out before it is destroyed.
+ */
+#include <errno.h>
+#include <libfyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/strbuf.h"
+#include "inject/proxy_config.h"
+#include "inject/yaml.h"
+
+#define KEY "proxy.istio.io/config"
+
+/* Go's time.ParseDuration: one or more NUMBER UNIT, e.g. "23s", "1m30s", "1.5h". */
+static bool go_duration(const char *s)
+{
+        static const char *const units[] = { "ns", "us", "\xc2\xb5s", "ms", "s", "m", "h" };
+
+        if (*s == '+' || *s == '-')
+                s++;
+        if (strcmp(s, "0") == 0)
+                return true;
+        if (!*s)
+                return false;
+        while (*s) {
+                size_t digits = strspn(s, "0123456789."), u = 0;
+                bool found = false;
+
+                if (!digits)
+                        return false;
+                s += digits;
+                for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && !found; i++) {
+                        u = strlen(units[i]);
+                        /* "m" must not take the "m" of "ms". */
+                        if (strncmp(s, units[i], u) == 0 && !(u == 1 && s[0] == 'm' && s[1] == 's'))
+                                found = true;
+                }
+                if (!found)
+                        return false;
+                s += u;
+        }
+        return true;
+}
+
+static bool is_bool(const char *s)
+{
+        return s && (!strcmp(s, "true") || !strcmp(s, "false"));
+}
+
+static bool is_uint(const char *s, unsigned long max)
+{
+        char *end;
+
+        return s && *s && strspn(s, "0123456789") == strlen(s) && strtoul(s, &end, 10) <= max;
+}
+
+int proxy_config_parse(const char *text, struct proxy_config *ret, struct strbuf *err)
+{
+        struct fy_document *d;
+        struct fy_node *root, *md;
+        const char *v, *why = NULL;
+        int r = 0;
+
+        *ret = (struct proxy_config){ .metadata = STRV_NULL };
+        if (!text)
+                return 0;
+        d = fy_document_build_from_string(&(struct fy_parse_cfg){ .flags = FYPCF_QUIET }, text, (size_t)-1);
+        root = d ? fy_document_root(d) : NULL;
+        if (!root || fy_node_is_null(root)) {
+                /* An empty annotation sets nothing; text that does not parse is an error. */
+                if (!d)
+                        why = "not YAML or JSON";
+                goto out;
+        }
+        if (!yaml_is_map(root)) {
+                why = "not a mapping of ProxyConfig fields";
+                goto out;
+        }
+        if ((v = yaml_get_str(root, "holdApplicationUntilProxyStarts"))) {
+                if (!is_bool(v)) {
+                        why = "holdApplicationUntilProxyStarts: want true or false";
+                        goto out;
+                }
+                ret->hold = strcmp(v, "true") == 0;
+        }
+        if ((v = yaml_get_str(root, "interceptionMode"))) {
+                if (strcmp(v, "REDIRECT") && strcmp(v, "TPROXY") && strcmp(v, "NONE")) {
+                        why = "interceptionMode: want REDIRECT, TPROXY or NONE";
+                        goto out;
+                }
+                ret->interception_mode = strdup(v);
+                if (!ret->interception_mode) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+        }
+        if ((yaml_get(root, "concurrency") && !is_uint(yaml_get_str(root, "concurrency"), 1u << 16)) ||
+            (yaml_get(root, "statusPort") && !is_uint(yaml_get_str(root, "statusPort"), 65535)) ||
+            (yaml_get(root, "proxyAdminPort") && !is_uint(yaml_get_str(root, "proxyAdminPort"), 65535))) {
+                why = "concurrency, statusPort and proxyAdminPort are non-negative numbers (ports up to 65535)";
+                goto out;
+        }
+        if ((yaml_get(root, "drainDuration") && !(yaml_get_str(root, "drainDuration") && go_duration(yaml_get_str(root, "drainDuration")))) ||
+            (yaml_get(root, "terminationDrainDuration") &&
+             !(yaml_get_str(root, "terminationDrainDuration") && go_duration(yaml_get_str(root, "terminationDrainDuration"))))) {
+                why = "drainDuration and terminationDrainDuration are durations such as 5s or 1m30s";
+                goto out;
+        }
+        if ((md = yaml_get(root, "proxyMetadata")) && !fy_node_is_null(md)) {
+                struct fy_node_pair *p;
+                void *iter = NULL;
+
+                if (!yaml_is_map(md)) {
+                        why = "proxyMetadata: want a mapping of environment variables";
+                        goto out;
+                }
+                while ((p = fy_node_mapping_iterate(md, &iter))) {
+                        const char *k = yaml_str(fy_node_pair_key(p)), *val = yaml_str(fy_node_pair_value(p));
+                        char *kv;
+
+                        if (!k || !*k || !val || strchr(k, '=')) {
+                                why = "proxyMetadata: each entry is NAME: value";
+                                goto out;
+                        }
+                        if (asprintf(&kv, "%s=%s", k, val) < 0 || strv_push_take(&ret->metadata, kv) < 0) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                }
+        }
+out:
+        if (why) {
+                strbuf_printf(err, "invalid value '%s' for annotation '" KEY "': %s", text, why);
+                r = -EINVAL;
+        }
+        if (d)
+                fy_document_destroy(d);
+        if (r < 0)
+                proxy_config_free(ret);
+        return r;
+}
+
+void proxy_config_free(struct proxy_config *pc)
+{
+        free(pc->interception_mode);
+        pc->interception_mode = NULL;
+        strv_deinit(&pc->metadata);
+}
