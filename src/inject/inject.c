@@ -171,34 +171,34 @@ static void restore_items(const struct inject_target *t, struct fy_node *from, c
 /*
  * An injected pod carries the status annotation naming what was added: remove exactly that,
  * and put back the user's own istio-proxy/istio-init from the overrides annotation, so the
- * render below starts from the pod as the user wrote it (SEMANTICS 2.3, 10). A first
- * injection records those overrides instead. A status that does not parse is ignored.
+ * render below starts from the pod as the user wrote it (SEMANTICS 2.3, 10). A status that does
+ * not parse is ignored, as Istio does.
  */
 static void strip_injected(const struct inject_target *t, struct fy_node *ann)
 {
         const char *status = yaml_get_str(ann, STATUS_ANNOTATION), *ov;
         struct fy_node *st = status ? yaml_build(t->doc, status) : NULL;
 
-        if (!yaml_is_map(st)) {
-                if (st)
-                        fy_node_free(st);
-                record_overrides(t, ann);
-                return;
-        }
-        remove_named(yaml_get(t->spec, "containers"), yaml_get(st, "containers"));
-        remove_named(yaml_get(t->spec, "initContainers"), yaml_get(st, "initContainers"));
-        remove_named(yaml_get(t->spec, "volumes"), yaml_get(st, "volumes"));
-        fy_node_free(st);
-        yaml_remove(t->doc, ann, STATUS_ANNOTATION);
-        if ((ov = yaml_get_str(ann, OVERRIDES_ANNOTATION))) {
-                struct fy_node *o = yaml_build(t->doc, ov);
-                if (yaml_is_map(o)) {
-                        restore_items(t, yaml_get(o, "containers"), "containers");
-                        restore_items(t, yaml_get(o, "initContainers"), "initContainers");
+        if (yaml_is_map(st)) {
+                remove_named(yaml_get(t->spec, "containers"), yaml_get(st, "containers"));
+                remove_named(yaml_get(t->spec, "initContainers"), yaml_get(st, "initContainers"));
+                remove_named(yaml_get(t->spec, "volumes"), yaml_get(st, "volumes"));
+                yaml_remove(t->doc, ann, STATUS_ANNOTATION);
+                if ((ov = yaml_get_str(ann, OVERRIDES_ANNOTATION))) {
+                        struct fy_node *o = yaml_build(t->doc, ov);
+                        if (yaml_is_map(o)) {
+                                restore_items(t, yaml_get(o, "containers"), "containers");
+                                restore_items(t, yaml_get(o, "initContainers"), "initContainers");
+                        }
+                        if (o)
+                                fy_node_free(o);
                 }
-                if (o)
-                        fy_node_free(o);
         }
+        if (st)
+                fy_node_free(st);
+        /* Whatever istio-proxy/istio-init is still there now is the user's (never injected, or
+         * not listed in the status): record it, so the next run can put it back. */
+        record_overrides(t, ann);
 }
 
 /* ---- what the pod asks for ---- */
