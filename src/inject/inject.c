@@ -111,34 +111,35 @@ static bool rewrite_probes_wanted(const struct inject_config *c, struct fy_node 
 /*
  * The user's own istio-proxy and istio-init containers are recorded, on the first injection,
  * in proxy.istio.io/overrides (as Istio does), because the injected containers replace them
- * and a later run could not tell the user's fields from pilotfish's. Recorded as one-line
- * YAML flow rather than Istio's JSON, so that restoring them keeps each scalar's quoting and
- * a second injection is byte for byte the first; Istio's JSON reads back just as well.
+ * and a later run could not tell the user's fields from pilotfish's. Recorded as YAML rather
+ * than Istio's JSON, so that restoring them keeps each scalar's quoting and a second injection
+ * is byte for byte the first; Istio's JSON reads back just as well.
  */
 static void record_overrides(const struct inject_target *t, struct fy_node *ann)
 {
         struct fy_node *up = yaml_seq_find_named(yaml_get(t->spec, "containers"), PROXY_NAME);
         struct fy_node *ui = yaml_seq_find_named(yaml_get(t->spec, "initContainers"), INIT_NAME);
-        struct strbuf b = STRBUF_NULL;
-        char *j;
+        struct fy_node *rec, *seq;
+        char *text;
 
         if (!up)
                 up = yaml_seq_find_named(yaml_get(t->spec, "initContainers"), PROXY_NAME);
         if (!up && !ui)
                 return;
-        strbuf_puts(&b, "{");
-        if (up && (j = fy_emit_node_to_string(up, FYECF_MODE_FLOW_ONELINE))) {
-                strbuf_printf(&b, "\"containers\":[%s]", j);
-                free(j);
-        }
-        if (ui && (j = fy_emit_node_to_string(ui, FYECF_MODE_FLOW_ONELINE))) {
-                strbuf_printf(&b, "%s\"initContainers\":[%s]", b.len > 1 ? "," : "", j);
-                free(j);
-        }
-        strbuf_puts(&b, "}");
-        if (!b.error)
-                yaml_set_str(t->doc, ann, OVERRIDES_ANNOTATION, strbuf_str(&b));
-        strbuf_deinit(&b);
+        rec = fy_node_create_mapping(t->doc);
+        if (!rec)
+                return;
+        if (up && (seq = yaml_seq_child(t->doc, rec, "containers")))
+                fy_node_sequence_append(seq, fy_node_copy(t->doc, up));
+        if (ui && (seq = yaml_seq_child(t->doc, rec, "initContainers")))
+                fy_node_sequence_append(seq, fy_node_copy(t->doc, ui));
+        /* Block YAML, which libfyaml quotes safely whatever the keys hold (its one-line flow
+         * form does not quote flow indicators in plain scalars). */
+        text = fy_emit_node_to_string(rec, FYECF_MODE_BLOCK | FYECF_INDENT_2 | FYECF_WIDTH_INF);
+        if (text)
+                yaml_set_str(t->doc, ann, OVERRIDES_ANNOTATION, text);
+        free(text);
+        fy_node_free(rec);
 }
 
 static void remove_named(struct fy_node *seq, struct fy_node *names)
