@@ -43,12 +43,42 @@ static const char *const resource_annotations[4] = {
         "sidecar.istio.io/proxyCPULimit", "sidecar.istio.io/proxyMemoryLimit",
 };
 
+#define USER_VOLUME_ANNOTATION "sidecar.istio.io/userVolume"
+#define USER_MOUNT_ANNOTATION "sidecar.istio.io/userVolumeMount"
+
+/* userVolume and userVolumeMount: a JSON (or YAML) object of objects, keyed by volume name. */
+static bool objects_by_name(struct fy_document *d, const char *text)
+{
+        struct fy_node *o = yaml_build(d, text), *v;
+        struct fy_node_pair *p;
+        void *iter = NULL;
+        bool ok = yaml_is_map(o);
+
+        while (ok && (p = fy_node_mapping_iterate(o, &iter))) {
+                const char *k = yaml_str(fy_node_pair_key(p));
+                v = fy_node_pair_value(p);
+                ok = k && *k && yaml_is_map(v);
+        }
+        if (o)
+                fy_node_free(o);
+        return ok;
+}
+
 /* Every check of SEMANTICS 4.4 pilotfish knows; all failures in one message. */
-static int validate(struct fy_node *ann, struct strbuf *msg)
+static int validate(struct fy_document *d, struct fy_node *ann, struct strbuf *msg)
 {
         struct inject_annotations a = { .get = annotation_get, .ctx = ann };
         int bad = inject_validate_traffic(&a, msg);
 
+        for (int i = 0; i < 2; i++) {
+                const char *key = i ? USER_MOUNT_ANNOTATION : USER_VOLUME_ANNOTATION, *v = yaml_get_str(ann, key);
+
+                if (v && !objects_by_name(d, v)) {
+                        strbuf_printf(msg, "%sinvalid value '%s' for annotation '%s': want a JSON object of %s by name",
+                                      bad ? "; " : "", v, key, i ? "volume mounts" : "volumes");
+                        bad++;
+                }
+        }
         for (int i = 0; i < 4; i++) {
                 const char *v = yaml_get_str(ann, resource_annotations[i]), *why = NULL;
                 char canon[64];
@@ -184,6 +214,7 @@ static void strip_injected(const struct inject_target *t, struct fy_node *ann)
                 remove_named(yaml_get(t->spec, "containers"), yaml_get(st, "containers"));
                 remove_named(yaml_get(t->spec, "initContainers"), yaml_get(st, "initContainers"));
                 remove_named(yaml_get(t->spec, "volumes"), yaml_get(st, "volumes"));
+                remove_named(yaml_get(t->spec, "imagePullSecrets"), yaml_get(st, "imagePullSecrets"));
                 yaml_remove(t->doc, ann, STATUS_ANNOTATION);
                 if ((ov = yaml_get_str(ann, OVERRIDES_ANNOTATION))) {
                         struct fy_node *o = yaml_build(t->doc, ov);
@@ -213,6 +244,7 @@ struct plan {
         struct strbuf app_containers;   /* "a,b" */
         struct prometheus_plan prom;
         struct proxy_config pc;         /* proxy.istio.io/config */
+        struct strv volumes;            /* the user volumes added (sidecar.istio.io/userVolume) */
         char *probers;                  /* ISTIO_KUBE_APP_PROBERS, or NULL */
         char uid[24];                   /* -u: the proxy UID, or a user istio-proxy's runAsUser */
         bool uid_from_user;
@@ -512,6 +544,21 @@ static void set_if_absent(const struct inject_target *t, struct fy_node *map, co
                 yaml_set_str(t->doc, map, key, value);
 }
 
+/* ["a","b"], or null for none (Istio's encoding of an empty list). */
+static void json_list(struct strbuf *b, const struct strv *sv)
+{
+        if (!sv->n) {
+                strbuf_puts(b, "null");
+                return;
+        }
+        strbuf_puts(b, "[");
+        for (size_t i = 0; i < sv->n; i++) {
+                strbuf_puts(b, i ? "," : "");
+                json_str(b, sv->v[i]);
+        }
+        strbuf_puts(b, "]");
+}
+
 static void status_annotation(const struct inject_target *t, struct fy_node *ann, const struct plan *p,
                               const struct inject_config *c)
 {
@@ -526,7 +573,11 @@ static void status_annotation(const struct inject_target *t, struct fy_node *ann
                 strbuf_puts(&b, init ? "[\"" INIT_NAME "\"]" : "null");
         strbuf_puts(&b, ",\"containers\":");
         strbuf_puts(&b, p->native ? "null" : "[\"" PROXY_NAME "\"]");
-        strbuf_puts(&b, ",\"volumes\":null,\"imagePullSecrets\":null,\"revision\":");
+        strbuf_puts(&b, ",\"volumes\":");
+        json_list(&b, &p->volumes);
+        strbuf_puts(&b, ",\"imagePullSecrets\":");
+        json_list(&b, &c->image_pull_secrets);
+        strbuf_puts(&b, ",\"revision\":");
         json_str(&b, c->revision);
         strbuf_puts(&b, "}");
         /* Always last among the annotations: a status that did not parse (kept until here, as if
@@ -655,6 +706,87 @@ static struct fy_node *merge_user(const struct inject_target *t, struct fy_node 
         return injected;
 }
 
+/*
+ * sidecar.istio.io/userVolume: volumes added to the pod (their names go in the status, so a
+ * re-injection removes them first). Validated before.
+ */
+static int user_volumes(const struct inject_target *t, struct fy_node *ann, struct plan *p)
+{
+        const char *v = yaml_get_str(ann, USER_VOLUME_ANNOTATION);
+        struct fy_node_pair *pr;
+        void *iter = NULL;
+
+        if (v) {
+                struct fy_node *o = yaml_build(t->doc, v), *vols = yaml_seq_child(t->doc, t->spec, "volumes");
+
+                while (o && vols && (pr = fy_node_mapping_iterate(o, &iter))) {
+                        const char *name = yaml_str(fy_node_pair_key(pr));
+                        struct fy_node *vol = fy_node_copy(t->doc, fy_node_pair_value(pr));
+
+                        if (!vol || yaml_set_str(t->doc, vol, "name", name) < 0 || fy_node_sequence_append(vols, vol) != 0 ||
+                            strv_push(&p->volumes, name) < 0) {
+                                fy_node_free(o);
+                                return -ENOMEM;
+                        }
+                }
+                if (o)
+                        fy_node_free(o);
+        }
+        return 0;
+}
+
+/* The config's imagePullSecrets go first in the pod's list, unless the pod names them already. */
+static int pull_secrets(const struct inject_config *c, const struct inject_target *t)
+{
+        struct fy_node *list;
+        int pos = 0;
+
+        if (!c->image_pull_secrets.n)
+                return 0;
+        list = yaml_seq_child(t->doc, t->spec, "imagePullSecrets");
+        if (!list)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->image_pull_secrets.n; i++) {
+                struct strbuf b = STRBUF_NULL;
+                struct fy_node *n;
+
+                if (yaml_seq_find_named(list, c->image_pull_secrets.v[i]))
+                        continue;
+                strbuf_puts(&b, "{name: ");
+                yaml_flow_str(&b, c->image_pull_secrets.v[i]);
+                strbuf_puts(&b, "}");
+                n = build(t, &b);
+                if (!n || seq_insert_at(list, pos++, n) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* sidecar.istio.io/userVolumeMount: the proxy's mounts of those volumes. Validated before. */
+static int user_mounts(const struct inject_target *t, struct fy_node *ann, struct fy_node *proxy)
+{
+        const char *m = yaml_get_str(ann, USER_MOUNT_ANNOTATION);
+        struct fy_node *o, *mounts;
+        struct fy_node_pair *pr;
+        void *iter = NULL;
+        int r = 0;
+
+        if (!m)
+                return 0;
+        o = yaml_build(t->doc, m);
+        mounts = yaml_seq_child(t->doc, proxy, "volumeMounts");
+        while (o && mounts && r == 0 && (pr = fy_node_mapping_iterate(o, &iter))) {
+                struct fy_node *mnt = fy_node_copy(t->doc, fy_node_pair_value(pr));
+
+                if (!mnt || yaml_set_str(t->doc, mnt, "name", yaml_str(fy_node_pair_key(pr))) < 0 ||
+                    fy_node_sequence_append(mounts, mnt) != 0)
+                        r = -ENOMEM;
+        }
+        if (o)
+                fy_node_free(o);
+        return o && mounts ? r : -ENOMEM;
+}
+
 static struct fy_node *take_named(struct fy_node *seq, const char *name)
 {
         struct fy_node *n = yaml_seq_find_named(seq, name);
@@ -689,7 +821,7 @@ enum inject_outcome inject_pod(const struct inject_config *c, const struct injec
                 return INJECT_OUTCOME_FAILED;
         }
         ann = yaml_get(t->meta, "annotations");
-        bad = validate(yaml_is_map(ann) ? ann : NULL, msg);
+        bad = validate(t->doc, yaml_is_map(ann) ? ann : NULL, msg);
         /* ProxyConfig and the Prometheus scrape targets can be bad too: same message. */
         {
                 struct strbuf perr = STRBUF_NULL;
@@ -736,6 +868,8 @@ enum inject_outcome inject_pod(const struct inject_config *c, const struct injec
             probes_rewrite(t->doc, t->spec, (unsigned)strtoul(p.status_port, NULL, 10), prev_probers, &p.probers) < 0)
                 goto oom;
 
+        if (user_volumes(t, ann, &p) < 0 || pull_secrets(c, t) < 0)
+                goto oom;
         /* A user istio-proxy that runs as another UID moves the capture exemption with it. */
         snprintf(p.uid, sizeof(p.uid), "%u", c->proxy_uid);
         {
@@ -759,7 +893,7 @@ enum inject_outcome inject_pod(const struct inject_config *c, const struct injec
         }
         proxy_container(c, t, ann, &p, &b);
         proxy = build(t, &b);
-        if (!proxy)
+        if (!proxy || user_mounts(t, ann, proxy) < 0)
                 goto oom;
 
         user_proxy = take_named(containers, PROXY_NAME);
@@ -822,6 +956,7 @@ enum inject_outcome inject_pod(const struct inject_config *c, const struct injec
         prometheus_plan_free(&p.prom);
         proxy_config_free(&p.pc);
         free(p.probers);
+        strv_deinit(&p.volumes);
         free(prev_probers);
         return INJECT_OUTCOME_INJECTED;
 oom:
@@ -830,6 +965,7 @@ oom:
         prometheus_plan_free(&p.prom);
         proxy_config_free(&p.pc);
         free(p.probers);
+        strv_deinit(&p.volumes);
         free(prev_probers);
         strbuf_printf(msg, "%s \"%s/%s\": out of memory while injecting", t->kind ? t->kind : "Pod", t->namespace,
                       t->name ? t->name : "");

@@ -46,12 +46,13 @@ void inject_config_deinit(struct inject_config *c)
 {
         strv_deinit(&c->never_inject);
         strv_deinit(&c->always_inject);
+        strv_deinit(&c->image_pull_secrets);
         if (c->doc)
                 fy_document_destroy(c->doc);
         c->doc = NULL;
 }
 
-enum key_type { K_STRING, K_BOOL, K_UINT, K_PORT, K_QUANTITY, K_SELECTORS, K_MAP };
+enum key_type { K_STRING, K_BOOL, K_UINT, K_PORT, K_QUANTITY, K_STRINGS, K_MAP };
 
 struct key {
         const char *path;       /* dotted, from the top of the file */
@@ -71,8 +72,9 @@ static const struct key keys[] = {
         { "rewriteAppHTTPProbe", K_BOOL, O(rewrite_probes) },
         { "clusterDomain", K_STRING, O(cluster_domain) },
         { "clusterID", K_STRING, O(cluster_id) },
-        { "neverInjectSelector", K_SELECTORS, O(never_inject) },
-        { "alwaysInjectSelector", K_SELECTORS, O(always_inject) },
+        { "neverInjectSelector", K_STRINGS, O(never_inject) },
+        { "alwaysInjectSelector", K_STRINGS, O(always_inject) },
+        { "imagePullSecrets", K_STRINGS, O(image_pull_secrets) },
         { "proxy", K_MAP, 0 },
         { "proxy.logLevel", K_STRING, O(proxy_log_level) },
         { "proxy.componentLogLevel", K_STRING, O(proxy_component_log_level) },
@@ -169,7 +171,7 @@ static int load_value(struct inject_config *c, const struct key *k, struct fy_no
                 }
                 *(const char **)dst = s;
                 return 0;
-        case K_SELECTORS: {
+        case K_STRINGS: {
                 struct strv *sv = (struct strv *)dst;
                 struct fy_node *it;
                 void *iter = NULL;
@@ -179,7 +181,7 @@ static int load_value(struct inject_config *c, const struct key *k, struct fy_no
                 while ((it = fy_node_sequence_iterate(v, &iter))) {
                         const char *sel = yaml_str(it);
                         if (!sel) {
-                                snprintf(err, errlen, "%s: each selector must be a string such as \"app=web,tier\"", path);
+                                snprintf(err, errlen, "%s: each item must be a string", path);
                                 return -EINVAL;
                         }
                         if (strv_push(sv, sel) < 0)

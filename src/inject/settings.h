@@ -37,6 +37,7 @@ struct inject_config {
         struct inject_resources resources;
         struct inject_traffic_defaults traffic;
         struct strv never_inject, always_inject;        /* label selectors "k=v,k2" (equality only) */
+        struct strv image_pull_secrets;         /* added to every injected pod (Istio's values) */
         struct fy_document *doc;                /* the --config file, owns the strings above */
 };
 

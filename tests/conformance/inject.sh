@@ -14,6 +14,8 @@
 #     when the input's annotations set them;
 #   - the pod's annotations and labels, except the value of sidecar.istio.io/status and the keys
 #     that name Istio's own proxy internals (below);
+#   - the pod's imagePullSecrets, the volumes its sidecar.istio.io/userVolume adds and the
+#     proxy's mounts of them;
 # and that injecting pilotfish's output again changes nothing. An error case must exit 1,
 # write nothing, and say the case's token. Out-of-scope cases are listed with their reason as
 # skips; todo cases run as TAP TODO (reported, not counted as failures). A scope of
@@ -54,9 +56,10 @@ def injected_names: ["istio-proxy", "istio-init", "istio-validation"];
 def app_containers: [.[] | select(.name as $n | injected_names | index($n) | not)
   | if .resources == {} then del(.resources) else . end];
 def env_json($name): [(.env // [])[] | select(.name == $name) | .value | fromjson] | first;
-def proxy_view($res):
+def proxy_view($res; $mounts):
   if . == null then null else
   { securityContext, readinessProbe, restartPolicy,
+    user_mounts: [(.volumeMounts // [])[] | select(.name as $n | $mounts | index($n))],
     probers: env_json("ISTIO_KUBE_APP_PROBERS"), prometheus: env_json("ISTIO_PROMETHEUS_ANNOTATIONS") }
   + (if $res then {resources} else {} end) end;
 [ .[] | select(. != null) | pods | if .passthrough then . else
@@ -67,10 +70,14 @@ def proxy_view($res):
     init_args: ([(.pod.spec.initContainers // [])[] | select(.name == "istio-init")][0].args | args_from_p),
     annotations: ((.pod.metadata.annotations // {}) | with_entries(select(.key | test($ignored) | not))),
     labels: (.pod.metadata.labels // {}),
+    imagePullSecrets: (.pod.spec.imagePullSecrets // []),
+    user_volumes: (((.pod.metadata.annotations // {})["sidecar.istio.io/userVolume"] // "{}" | fromjson | keys) as $uv
+      | [(.pod.spec.volumes // [])[] | select(.name as $n | $uv | index($n))]),
     app_containers: ((.pod.spec.containers // []) | app_containers),
     app_init_containers: ((.pod.spec.initContainers // []) | app_containers),
-    proxy: ([(.pod.spec.containers // [])[], (.pod.spec.initContainers // [])[] | select(.name == "istio-proxy")][0]
-            | proxy_view($res)) }
+    proxy: (((.pod.metadata.annotations // {})["sidecar.istio.io/userVolumeMount"] // "{}" | fromjson | keys) as $um
+            | [(.pod.spec.containers // [])[], (.pod.spec.initContainers // [])[] | select(.name == "istio-proxy")][0]
+            | proxy_view($res; $um)) }
   end ]'
 
 to_json() { fy-tool --dump --mode json "$1" | jq -s -c .; }
