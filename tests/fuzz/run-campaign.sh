@@ -46,7 +46,9 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 ninja -C "$build" fuzzers
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0}
+# Known leaks inside Debian's libraries (each explained in the file).
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$src/tests/fuzz/lsan.supp}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 parallel=()
 # libFuzzer sends each worker's output to fuzz-N.log in the current directory.
