@@ -30,6 +30,13 @@ enum inject_outcome {
 enum inject_outcome inject_pod(const struct inject_config *c, const struct inject_target *t, struct strbuf *msg);
 
 /*
+ * Injects one Pod object (the webhook's request.object), naming its workload after its
+ * controller as SEMANTICS 12 says. The pod's metadata.namespace must be set already.
+ */
+enum inject_outcome inject_pod_object(const struct inject_config *c, struct fy_document *d, struct fy_node *pod,
+                                      struct strbuf *msg);
+
+/*
  * Injects every pod template found in the document (Pod, Deployment, ReplicaSet,
  * StatefulSet, DaemonSet, Job, CronJob, ReplicationController, any kind with a pod template
  * at spec.template, and the items of a List). Messages for skipped workloads are appended to

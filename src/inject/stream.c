@@ -13,56 +13,7 @@
 #include "common/strbuf.h"
 #include "inject/inject.h"
 #include "inject/stream.h"
-
-/*
- * The offset of the first byte that is not well-formed UTF-8 (overlong forms, surrogates and
- * code points past U+10FFFF included), or len. YAML text is Unicode, and libfyaml 0.7 can loop
- * forever on some malformed input (a directive followed by stray continuation bytes, found by
- * the fuzzer), so nothing else reaches it.
- */
-static size_t utf8_invalid_at(const unsigned char *s, size_t len)
-{
-        size_t i = 0;
-
-        while (i < len) {
-                unsigned char c = s[i];
-                size_t n;
-                uint32_t cp, min;
-
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                /* The lead byte says how many continuation bytes follow and the smallest code
-                 * point that needs that many (anything below is an overlong form). */
-                if ((c & 0xe0) == 0xc0) {
-                        n = 1;
-                        cp = c & 0x1f;
-                        min = 0x80;
-                } else if ((c & 0xf0) == 0xe0) {
-                        n = 2;
-                        cp = c & 0x0f;
-                        min = 0x800;
-                } else if ((c & 0xf8) == 0xf0) {
-                        n = 3;
-                        cp = c & 0x07;
-                        min = 0x10000;
-                } else {
-                        return i;
-                }
-                if (len - i <= n)
-                        return i;
-                for (size_t k = 1; k <= n; k++) {
-                        if ((s[i + k] & 0xc0) != 0x80)
-                                return i;
-                        cp = (cp << 6) | (s[i + k] & 0x3f);
-                }
-                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                        return i;
-                i += n + 1;
-        }
-        return len;
-}
+#include "inject/yaml.h"
 
 /* libfyaml's diagnostics go into a buffer, never to stderr: the caller decides what to say. */
 static void diag_collect(struct fy_diag *diag, void *user, const char *buf, size_t len)
@@ -88,9 +39,9 @@ int inject_stream(const struct inject_config *c, const char *name, const char *i
                               (size_t)((const char *)memchr(input, '\0', len) - input) + 1);
                 return -EINVAL;
         }
-        if (utf8_invalid_at((const unsigned char *)input, len) < len) {
+        if (yaml_utf8_invalid_at(input, len) < len) {
                 strbuf_printf(err, "%s: not valid YAML or JSON: byte %zu is not UTF-8\n", name,
-                              utf8_invalid_at((const unsigned char *)input, len) + 1);
+                              yaml_utf8_invalid_at(input, len) + 1);
                 return -EINVAL;
         }
         fy_diag_cfg_default(&dcfg);

@@ -4,6 +4,7 @@
  * StatefulSet, DaemonSet, Job, ReplicationController, OpenShift's DeploymentConfig, custom
  * kinds), and the items of a List, recursively. Anything else passes through untouched.
  */
+#include <errno.h>
 #include <libfyaml.h>
 #include <stdio.h>
 #include <string.h>
@@ -82,48 +83,75 @@ static void pod_owner(struct fy_node *pod, struct inject_target *t, char *buf, s
         }
 }
 
-static int inject_template(const struct inject_config *c, struct fy_document *d, struct fy_node *obj,
-                           struct fy_node *tmpl, struct strbuf *notes, struct strbuf *err)
+/*
+ * Fills t for the pod of obj (tmpl is obj itself for a Pod, else its pod template). Returns 0,
+ * or -EINVAL with the reason in msg when there is no pod spec to inject.
+ */
+static int fill_target(struct fy_document *d, struct fy_node *obj, struct fy_node *tmpl, struct inject_target *t,
+                       char *owner_name, size_t owner_len, struct strbuf *msg)
 {
         struct fy_node *meta = yaml_get(obj, "metadata");
-        struct strbuf msg = STRBUF_NULL;
-        struct inject_target t = {
+
+        *t = (struct inject_target){
                 .doc = d,
                 .kind = yaml_get_str(obj, "kind"),
                 .api_version = yaml_get_str(obj, "apiVersion"),
                 .name = yaml_get_str(meta, "name"),
         };
+        t->meta = yaml_map_child(d, tmpl, "metadata");
+        t->spec = yaml_get(tmpl, "spec");
+        t->namespace = yaml_get_str(t->meta, "namespace");
+        if (!t->namespace)
+                t->namespace = yaml_get_str(meta, "namespace");
+        if (!t->namespace)
+                t->namespace = "default";
+        if (!t->name)
+                t->name = yaml_get_str(t->meta, "name");
+        if (!t->name)
+                t->name = yaml_get_str(t->meta, "generateName");
+        if (!t->meta || !yaml_is_map(t->spec)) {
+                strbuf_printf(msg, "%s \"%s/%s\": the pod has no spec (a mapping with containers)",
+                              t->kind ? t->kind : "object", t->namespace, t->name ? t->name : "");
+                return -EINVAL;
+        }
+        if (obj == tmpl)
+                pod_owner(obj, t, owner_name, owner_len);
+        return 0;
+}
+
+static int inject_template(const struct inject_config *c, struct fy_document *d, struct fy_node *obj,
+                           struct fy_node *tmpl, struct strbuf *notes, struct strbuf *err)
+{
+        struct strbuf msg = STRBUF_NULL;
+        struct inject_target t;
         enum inject_outcome o;
         char owner_name[256];
 
-        if (obj == tmpl) {
-                t.meta = yaml_map_child(d, obj, "metadata");
-                t.spec = yaml_get(obj, "spec");
-        } else {
-                t.meta = yaml_map_child(d, tmpl, "metadata");
-                t.spec = yaml_get(tmpl, "spec");
-        }
-        t.namespace = yaml_get_str(t.meta, "namespace");
-        if (!t.namespace)
-                t.namespace = yaml_get_str(meta, "namespace");
-        if (!t.namespace)
-                t.namespace = "default";
-        if (!t.name)
-                t.name = yaml_get_str(t.meta, "name");
-        if (!t.meta || !yaml_is_map(t.spec)) {
-                strbuf_printf(err, "%s \"%s/%s\": the pod has no spec (a mapping with containers)\n",
-                              t.kind ? t.kind : "object", t.namespace, t.name ? t.name : "");
-                return 1;
-        }
-        if (obj == tmpl)
-                pod_owner(obj, &t, owner_name, sizeof(owner_name));
-        o = inject_pod(c, &t, &msg);
+        if (fill_target(d, obj, tmpl, &t, owner_name, sizeof(owner_name), &msg) < 0)
+                o = INJECT_OUTCOME_FAILED;
+        else
+                o = inject_pod(c, &t, &msg);
         if (o == INJECT_OUTCOME_SKIPPED)
                 strbuf_printf(notes, "===> Skipping injection because %s\n", strbuf_str(&msg));
         else if (o == INJECT_OUTCOME_FAILED)
                 strbuf_printf(err, "%s\n", strbuf_str(&msg));
         strbuf_deinit(&msg);
         return o == INJECT_OUTCOME_FAILED;
+}
+
+enum inject_outcome inject_pod_object(const struct inject_config *c, struct fy_document *d, struct fy_node *pod,
+                                      struct strbuf *msg)
+{
+        struct inject_target t;
+        char owner_name[256];
+
+        if (!yaml_is_map(pod)) {
+                strbuf_puts(msg, "the object is not a Pod (not a JSON object)");
+                return INJECT_OUTCOME_FAILED;
+        }
+        if (fill_target(d, pod, pod, &t, owner_name, sizeof(owner_name), msg) < 0)
+                return INJECT_OUTCOME_FAILED;
+        return inject_pod(c, &t, msg);
 }
 
 static int inject_object(const struct inject_config *c, struct fy_document *d, struct fy_node *obj,

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <libfyaml.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,10 +246,10 @@ void yaml_to_json(struct strbuf *b, struct fy_node *n)
         } else {
                 const char *s = yaml_str(n);
                 /* A plain number or boolean stays one; anything else is a string. */
-                bool raw = s && fy_node_get_style(n) == FYNS_PLAIN &&
-                           (strcmp(s, "true") == 0 || strcmp(s, "false") == 0 ||
-                            (strspn(s, "-0123456789.eE+") == strlen(s) && strpbrk(s, "0123456789")));
-                if (raw) {
+                bool plain = s && fy_node_get_style(n) == FYNS_PLAIN;
+                bool raw = plain && (strcmp(s, "true") == 0 || strcmp(s, "false") == 0);
+
+                if (plain && !raw && strspn(s, "-0123456789.eE+") == strlen(s) && strpbrk(s, "0123456789")) {
                         char *end;
                         strtod(s, &end);
                         raw = *end == '\0';
@@ -258,4 +259,104 @@ void yaml_to_json(struct strbuf *b, struct fy_node *n)
                 else
                         json_str(b, s ? s : "");
         }
+}
+
+/*
+ * The offset of the first byte that is not well-formed UTF-8 (overlong forms, surrogates and
+ * code points past U+10FFFF included), or len. YAML text is Unicode, and libfyaml 0.7 can loop
+ * forever on some malformed input (a directive followed by stray continuation bytes, found by
+ * the fuzzer), so nothing else reaches it.
+ */
+size_t yaml_utf8_invalid_at(const char *text, size_t len)
+{
+        const unsigned char *s = (const unsigned char *)text;
+        size_t i = 0;
+
+        while (i < len) {
+                unsigned char c = s[i];
+                size_t n;
+                uint32_t cp, min;
+
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                }
+                /* The lead byte says how many continuation bytes follow and the smallest code
+                 * point that needs that many (anything below is an overlong form). */
+                if ((c & 0xe0) == 0xc0) {
+                        n = 1;
+                        cp = c & 0x1f;
+                        min = 0x80;
+                } else if ((c & 0xf0) == 0xe0) {
+                        n = 2;
+                        cp = c & 0x0f;
+                        min = 0x800;
+                } else if ((c & 0xf8) == 0xf0) {
+                        n = 3;
+                        cp = c & 0x07;
+                        min = 0x10000;
+                } else {
+                        return i;
+                }
+                if (len - i <= n)
+                        return i;
+                for (size_t k = 1; k <= n; k++) {
+                        if ((s[i + k] & 0xc0) != 0x80)
+                                return i;
+                        cp = (cp << 6) | (s[i + k] & 0x3f);
+                }
+                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                        return i;
+                i += n + 1;
+        }
+        return len;
+}
+
+
+static void diag_to_strbuf(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+        struct strbuf *b = user;
+
+        /* First message only, first line only: "<source>:LINE:COL: error: what". */
+        if (b->len)
+                return;
+        strbuf_append(b, buf, strcspn(buf, "\n") < len ? strcspn(buf, "\n") : len);
+}
+
+struct fy_document *yaml_parse_quiet(const char *text, size_t len, struct strbuf *why)
+{
+        struct fy_diag_cfg dcfg;
+        struct fy_diag *diag;
+        struct fy_document *d = NULL;
+        struct strbuf msg = STRBUF_NULL;
+
+        if (len == 0) {
+                strbuf_puts(why, "empty input");
+                return NULL;
+        }
+        if (memchr(text, '\0', len)) {
+                strbuf_printf(why, "a NUL byte at byte %zu", (size_t)((const char *)memchr(text, '\0', len) - text) + 1);
+                return NULL;
+        }
+        if (yaml_utf8_invalid_at(text, len) < len) {
+                strbuf_printf(why, "byte %zu is not UTF-8", yaml_utf8_invalid_at(text, len) + 1);
+                return NULL;
+        }
+        fy_diag_cfg_default(&dcfg);
+        dcfg.fp = NULL;
+        dcfg.output_fn = diag_to_strbuf;
+        dcfg.user = &msg;
+        dcfg.colorize = false;
+        diag = fy_diag_create(&dcfg);
+        if (diag)
+                d = fy_document_build_from_string(&(struct fy_parse_cfg){ .flags = FYPCF_QUIET, .diag = diag }, text, len);
+        if (!d) {
+                /* libfyaml's own words after "error: ", unless it only said which call failed. */
+                const char *m = strbuf_str(&msg), *at = strstr(m, "error: ");
+                strbuf_puts(why, at ? at + 7 : !*m || strstr(m, "failed") ? "not valid YAML or JSON" : m);
+        }
+        if (diag)
+                fy_diag_unref(diag);
+        strbuf_deinit(&msg);
+        return d;
 }

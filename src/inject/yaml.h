@@ -45,5 +45,14 @@ void yaml_flow_str(struct strbuf *b, const char *s);
 void json_str(struct strbuf *b, const char *s);
 /* Appends n to b as compact JSON (plain numbers and booleans stay unquoted). */
 void yaml_to_json(struct strbuf *b, struct fy_node *n);
+/*
+ * The offset of the first byte of text that is not well-formed UTF-8 (overlong forms,
+ * surrogates and code points past U+10FFFF included), or len. libfyaml 0.7 can loop forever on
+ * some malformed input, so untrusted text is checked with this first.
+ */
+size_t yaml_utf8_invalid_at(const char *text, size_t len);
+/* Parses untrusted text into a document: UTF-8 checked first, libfyaml's diagnostics kept out
+ * of stderr; on failure NULL, with what was wrong appended to why. */
+struct fy_document *yaml_parse_quiet(const char *text, size_t len, struct strbuf *why);
 /* Builds a node of d from YAML (flow) text; NULL on a parse error or out of memory. */
 struct fy_node *yaml_build(struct fy_document *d, const char *text);

@@ -1,0 +1,173 @@
+/*
+ * JSON Patch by tree difference; see jsonpatch.h. Values are written with yaml_to_json, the
+ * same conversion the rest of the injector uses, and two values are equal when their JSON text
+ * is (key order included: a reordered mapping is still compared key by key, never whole).
+ */
+#include <libfyaml.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/strbuf.h"
+#include "inject/yaml.h"
+#include "webhook/jsonpatch.h"
+
+struct patch {
+        struct strbuf *out;
+        struct strbuf path;     /* the current JSON Pointer */
+        bool first;
+};
+
+static char *to_json(struct fy_node *n)
+{
+        struct strbuf b = STRBUF_NULL;
+        char *s = NULL;
+
+        yaml_to_json(&b, n);
+        if (!b.error)
+                s = strbuf_steal(&b);
+        strbuf_deinit(&b);
+        return s;
+}
+
+static bool same(struct fy_node *a, struct fy_node *b)
+{
+        char *x = to_json(a), *y = to_json(b);
+        bool eq = x && y && strcmp(x, y) == 0;
+
+        free(x);
+        free(y);
+        return eq;
+}
+
+static void op(struct patch *p, const char *what, struct fy_node *value)
+{
+        strbuf_printf(p->out, "%s{\"op\":\"%s\",\"path\":", p->first ? "" : ",", what);
+        json_str(p->out, strbuf_str(&p->path));
+        if (value) {
+                strbuf_puts(p->out, ",\"value\":");
+                yaml_to_json(p->out, value);
+        }
+        strbuf_puts(p->out, "}");
+        p->first = false;
+}
+
+/* Pushes "/key" (escaped) onto the path; returns the old length to pop back to. */
+static size_t push_key(struct patch *p, const char *key)
+{
+        size_t old = p->path.len;
+
+        strbuf_puts(&p->path, "/");
+        for (const char *c = key; *c; c++) {
+                if (*c == '~')
+                        strbuf_puts(&p->path, "~0");
+                else if (*c == '/')
+                        strbuf_puts(&p->path, "~1");
+                else
+                        strbuf_append(&p->path, c, 1);
+        }
+        return old;
+}
+
+static size_t push_index(struct patch *p, int i)
+{
+        size_t old = p->path.len;
+
+        strbuf_printf(&p->path, "/%d", i);
+        return old;
+}
+
+static void pop(struct patch *p, size_t len)
+{
+        p->path.len = len;
+        if (p->path.s)
+                p->path.s[len] = '\0';
+}
+
+static void diff(struct patch *p, struct fy_node *a, struct fy_node *b);
+
+static void diff_map(struct patch *p, struct fy_node *a, struct fy_node *b)
+{
+        struct fy_node_pair *pr;
+        void *iter = NULL;
+
+        while ((pr = fy_node_mapping_iterate(a, &iter))) {
+                const char *k = yaml_str(fy_node_pair_key(pr));
+                if (k && !yaml_get(b, k)) {
+                        size_t old = push_key(p, k);
+                        op(p, "remove", NULL);
+                        pop(p, old);
+                }
+        }
+        iter = NULL;
+        while ((pr = fy_node_mapping_iterate(b, &iter))) {
+                const char *k = yaml_str(fy_node_pair_key(pr));
+                struct fy_node *av;
+                size_t old;
+
+                if (!k)
+                        continue;
+                av = yaml_get(a, k);
+                old = push_key(p, k);
+                if (!av)
+                        op(p, "add", fy_node_pair_value(pr));
+                else
+                        diff(p, av, fy_node_pair_value(pr));
+                pop(p, old);
+        }
+}
+
+static void diff_seq(struct patch *p, struct fy_node *a, struct fy_node *b)
+{
+        int na = fy_node_sequence_item_count(a), nb = fy_node_sequence_item_count(b);
+        int head = 0, tail = 0;
+
+        while (head < na && head < nb &&
+               same(fy_node_sequence_get_by_index(a, head), fy_node_sequence_get_by_index(b, head)))
+                head++;
+        while (tail < na - head && tail < nb - head &&
+               same(fy_node_sequence_get_by_index(a, na - 1 - tail), fy_node_sequence_get_by_index(b, nb - 1 - tail)))
+                tail++;
+        if (na - head - tail == nb - head - tail) {
+                /* Same shape: the items in the middle changed in place (a rewritten probe). */
+                for (int i = head; i < na - tail; i++) {
+                        size_t old = push_index(p, i);
+                        diff(p, fy_node_sequence_get_by_index(a, i), fy_node_sequence_get_by_index(b, i));
+                        pop(p, old);
+                }
+                return;
+        }
+        /* Items inserted or removed: take the old middle out, put the new one in. */
+        for (int i = na - tail - 1; i >= head; i--) {
+                size_t old = push_index(p, i);
+                op(p, "remove", NULL);
+                pop(p, old);
+        }
+        for (int i = head; i < nb - tail; i++) {
+                size_t old = push_index(p, i);
+                op(p, "add", fy_node_sequence_get_by_index(b, i));
+                pop(p, old);
+        }
+}
+
+static void diff(struct patch *p, struct fy_node *a, struct fy_node *b)
+{
+        if (yaml_is_map(a) && yaml_is_map(b))
+                diff_map(p, a, b);
+        else if (yaml_is_seq(a) && yaml_is_seq(b))
+                diff_seq(p, a, b);
+        else if (!same(a, b))
+                op(p, "replace", b);
+}
+
+void json_patch_diff(struct fy_node *from, struct fy_node *to, struct strbuf *out)
+{
+        struct patch p = { .out = out, .path = STRBUF_NULL, .first = true };
+
+        strbuf_puts(out, "[");
+        /* The root is the object itself: its path is "" and its keys start with "/". */
+        strbuf_puts(&p.path, "");
+        diff(&p, from, to);
+        strbuf_puts(out, "]");
+        strbuf_deinit(&p.path);
+}

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+#
+# admission: the webhook's AdmissionReview handling (webhook/review.c, through review-tool)
+# against ../shared/conformance/istio-inject/admission/ and its README's table, and against every
+# in-scope pod of the injection corpus wrapped in an AdmissionReview. For each injected answer
+# the patch is applied to the request's pod with an independent RFC 6902 implementation
+# (Debian's python3-jsonpatch), and the result must equal what `pilotfish inject` makes of the
+# same pod. The answers must carry the request's apiVersion and uid.
+
+set -u
+: "${PILOTFISH:?}" "${REVIEW_TOOL:?}" "${SHARED_DIR:?}"
+corpus=$SHARED_DIR/conformance/istio-inject
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+py=/usr/bin/python3
+for t in jq fy-tool; do
+        command -v $t >/dev/null || { echo "1..0 # SKIP $t not found"; exit 0; }
+done
+$py -c 'import jsonpatch' 2>/dev/null || { echo "1..0 # SKIP python3-jsonpatch not installed"; exit 0; }
+
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done; }
+
+# apply_patch REQUEST ANSWER OUT: the request's pod with the answer's patch applied, namespace
+# filled from the request (the webhook leaves it to the API server), as sorted JSON.
+apply_patch() {
+        $py - "$1" "$2" >"$3" <<'EOF'
+import base64, json, sys, jsonpatch
+req = json.load(open(sys.argv[1]))
+ans = json.load(open(sys.argv[2]))
+pod = req["request"]["object"]
+pod.get("metadata", {}).pop("managedFields", None)
+patch = json.loads(base64.b64decode(ans["response"]["patch"]))
+out = jsonpatch.apply_patch(pod, patch)
+out.setdefault("metadata", {}).setdefault("namespace", req["request"].get("namespace", ""))
+print(json.dumps(out, sort_keys=True))
+EOF
+}
+
+# inject_pod REQUEST OUT: what `pilotfish inject` makes of the request's pod (namespace filled).
+inject_pod() {
+        jq --arg ns "$(jq -r '.request.namespace // ""' "$1")" \
+                '.request.object | del(.metadata.managedFields) | .metadata.namespace = (.metadata.namespace // $ns)' "$1" >"$tmp/pod.json"
+        "$PILOTFISH" inject -f "$tmp/pod.json" 2>/dev/null | fy-tool --dump --mode json - | jq -S -c 'select(. != null)' >"$2"
+}
+
+# check_injected NAME REQUEST: the answer is a patch that yields pilotfish inject's pod.
+check_injected() {
+        local name=$1 req=$2 ans=$tmp/answer.json
+        "$REVIEW_TOOL" "$req" >"$ans"
+        local want_api want_uid
+        want_api=$(jq -r .apiVersion "$req")
+        want_uid=$(jq -r '.request.uid' "$req")
+        if [ "$(jq -r '[.apiVersion, .kind, .response.uid, .response.allowed, .response.patchType] | join(" ")' "$ans")" = \
+             "$want_api AdmissionReview $want_uid true JSONPatch" ]; then
+                ok "$name: allowed, a JSONPatch, apiVersion $want_api and the request's uid echoed"
+        else
+                not_ok "$name: allowed, a JSONPatch, apiVersion and uid echoed" "$(head -c 600 "$ans")"
+                return
+        fi
+        if ! apply_patch "$req" "$ans" "$tmp/patched.json" 2>"$tmp/py.err"; then
+                not_ok "$name: the patch applies to the pod as sent (python3-jsonpatch)" "$(cat "$tmp/py.err")"
+                return
+        fi
+        inject_pod "$req" "$tmp/injected.json"
+        jq -S -c . "$tmp/patched.json" >"$tmp/patched.sorted"
+        if cmp -s "$tmp/patched.sorted" "$tmp/injected.json"; then
+                ok "$name: the patched pod is what pilotfish inject makes of it"
+        else
+                not_ok "$name: the patched pod is what pilotfish inject makes of it" \
+                        "$(diff <(jq -S . "$tmp/injected.json") <(jq -S . "$tmp/patched.sorted") | head -30)"
+        fi
+}
+
+# --- the admission corpus (README table)
+for f in v1-pod-create-from-replicaset v1beta1-pod-create-kubectl-run v1-pod-create-job-annotated-dryrun \
+         v1-pod-create-already-injected; do
+        check_injected "$f" "$corpus/admission/$f.json"
+done
+ans=$("$REVIEW_TOOL" "$corpus/admission/v1-pod-create-from-replicaset.json")
+patch=$(jq -r .response.patch <<<"$ans" | base64 -d)
+if grep -qF '/metadata/annotations/prometheus.io~1port' <<<"$patch" && ! grep -q managedFields <<<"$patch"; then
+        ok "from-replicaset: paths escape '/' as ~1, and managedFields are not in the patch"
+else
+        not_ok "from-replicaset: paths escape '/' as ~1, and managedFields are not in the patch" "$(head -c 800 <<<"$patch")"
+fi
+envs=$($py -c '
+import base64, json, sys, jsonpatch
+req = json.load(open(sys.argv[1])); ans = json.loads(sys.argv[2])
+pod = jsonpatch.apply_patch(req["request"]["object"], json.loads(base64.b64decode(ans["response"]["patch"])))
+c = [c for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"] if c["name"] == "istio-proxy"][0]
+e = {x["name"]: x.get("value") for x in c["env"]}
+print(e.get("ISTIO_META_OWNER"), e.get("ISTIO_PROMETHEUS_ANNOTATIONS"), pod["metadata"]["labels"]["service.istio.io/canonical-name"])
+' "$corpus/admission/v1-pod-create-from-replicaset.json" "$ans")
+if [ "$envs" = 'kubernetes://apis/apps/v1/namespaces/bookinfo/deployments/productpage-v1 {"scrape":"true","path":"/metrics","port":"9080"} productpage' ]; then
+        ok "from-replicaset: owner is the Deployment (hash trimmed), Prometheus settings kept for the proxy, canonical name productpage"
+else
+        not_ok "from-replicaset: owner, Prometheus settings, canonical name" "$envs"
+fi
+ans=$("$REVIEW_TOOL" "$corpus/admission/v1-pod-create-job-annotated-dryrun.json")
+owner=$($py -c '
+import base64, json, sys, jsonpatch
+req = json.load(open(sys.argv[1])); ans = json.loads(sys.argv[2])
+pod = jsonpatch.apply_patch(req["request"]["object"], json.loads(base64.b64decode(ans["response"]["patch"])))
+c = [c for c in pod["spec"]["initContainers"] if c["name"] == "istio-proxy"][0]
+print({x["name"]: x.get("value") for x in c["env"]}.get("ISTIO_META_OWNER"), c.get("restartPolicy"))
+' "$corpus/admission/v1-pod-create-job-annotated-dryrun.json" "$ans")
+if [ "$owner" = "kubernetes://apis/batch/v1/namespaces/analytics/cronjobs/nightly-report Always" ]; then
+        ok "job (dryRun, no namespace in the object): CronJob owner in the request's namespace, native proxy"
+else
+        not_ok "job: CronJob owner in the request's namespace, native proxy" "$owner"
+fi
+ans=$("$REVIEW_TOOL" "$corpus/admission/v1-pod-create-hostnetwork-daemonset.json")
+if [ "$(jq -c '[.apiVersion, .response.allowed, .response.patch, .response.patchType]' <<<"$ans")" = '["admission.k8s.io/v1",true,null,null]' ] &&
+   [ "$(jq -r .response.uid <<<"$ans")" = "$(jq -r .request.uid "$corpus/admission/v1-pod-create-hostnetwork-daemonset.json")" ]; then
+        ok "hostnetwork-daemonset: allowed, no patch, no patchType (skipped), uid echoed"
+else
+        not_ok "hostnetwork-daemonset: allowed, no patch, no patchType" "$ans"
+fi
+
+# --- negative cases (README table)
+neg() {
+        local f=$1 want=$2 desc=$3 ans
+        ans=$("$REVIEW_TOOL" "$corpus/admission/negative/$f")
+        if [ "$(jq -c "$want" <<<"$ans" 2>/dev/null)" = true ]; then
+                ok "$f: $desc"
+        else
+                not_ok "$f: $desc" "$ans"
+        fi
+}
+neg not-json.bin '(has("apiVersion") | not) and .response.uid == "" and .response.allowed == false and (.response.status.message | length > 0)' \
+        "allowed false, empty uid, no apiVersion, a message"
+neg missing-request.json '.apiVersion == "admission.k8s.io/v1" and .response.allowed == false and (.response.status.message | test("no request"))' \
+        "allowed false with a message, no crash"
+neg missing-apiversion.json '(has("apiVersion") | not) and .response.allowed == false and (.response.status.message | test("apiVersion"))' \
+        "allowed false, the message names apiVersion"
+neg object-not-a-pod.json '.apiVersion == "admission.k8s.io/v1" and .response.uid == "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee" and .response.allowed == false' \
+        "allowed false, uid echoed"
+neg invalid-annotations.json '.response.allowed == false and ([.response.status.message | scan("invalid value")] | length >= 2)' \
+        "allowed false, every bad annotation named"
+neg unknown-admission-version.json '(has("apiVersion") | not) and .response.allowed == false and (.response.status.message | test("registered"))' \
+        "allowed false, no apiVersion, not registered"
+
+# --- URL path parameters (SEMANTICS 1.3)
+ans=$("$REVIEW_TOOL" "$corpus/admission/v1beta1-pod-create-kubectl-run.json" /inject/cluster/east/net/net1/extra/a--slash--b)
+tail=$($py -c '
+import base64, json, sys, jsonpatch
+req = json.load(open(sys.argv[1])); ans = json.loads(sys.argv[2])
+pod = jsonpatch.apply_patch(req["request"]["object"], json.loads(base64.b64decode(ans["response"]["patch"])))
+c = [c for c in pod["spec"].get("initContainers", []) + pod["spec"]["containers"] if c["name"] == "istio-proxy"][0]
+print(" ".join("%s=%s" % (x["name"], x.get("value")) for x in c["env"][-3:]))
+' "$corpus/admission/v1beta1-pod-create-kubectl-run.json" "$ans")
+if [ "$tail" = "EXTRA=a/b ISTIO_META_CLUSTER_ID=east ISTIO_META_NETWORK=net1" ]; then
+        ok "/inject/cluster/east/net/net1/extra/a--slash--b: the proxy's env ends with the overrides, sorted, --slash-- decoded"
+else
+        not_ok "/inject/... path parameters" "$tail"
+fi
+
+# --- every in-scope pod of the injection corpus, wrapped in an AdmissionReview
+while read -r input expected config scope _; do
+        [ -z "$input" ] || [ "${input:0:1}" = "#" ] && continue
+        [ "$config" = - ] && [[ "$scope" == in* ]] && [[ "$expected" != error:* ]] || continue
+        [ "$expected" = "$input.injected" ] || continue
+        while read -r pod; do
+                jq -n --argjson pod "$pod" '{apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview",
+                        request: {uid: "corpus", namespace: "default", operation: "CREATE", object: $pod}}' >"$tmp/req.json"
+                check_injected "corpus $input ($(jq -r '.metadata.name // .metadata.generateName // "pod"' <<<"$pod"))" "$tmp/req.json"
+        done < <(fy-tool --dump --mode json "$corpus/inputs/$input" | jq -c 'select(. != null)' |
+                jq -c 'if .kind == "List" then .items[] else . end
+                       | if .kind == "Pod" then . elif .kind == "CronJob" then (.spec.jobTemplate.spec.template + {kind: "Pod", apiVersion: "v1"})
+                         elif (.spec.template | type) == "object" then (.spec.template + {kind: "Pod", apiVersion: "v1"}) else empty end
+                       | select(.spec.hostNetwork != true and ((.metadata.labels // {})["sidecar.istio.io/inject"] // (.metadata.annotations // {})["sidecar.istio.io/inject"]) != "false")')
+done <"$here/inject/cases.txt"
+echo "1..$n"
