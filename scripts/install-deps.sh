@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
         # build
-        gcc meson ninja-build pkg-config libmnl-dev libfyaml-dev libfyaml-utils libssl-dev python3-jsonpatch
+        gcc meson ninja-build pkg-config libmnl-dev libfyaml-dev libfyaml-utils libssl-dev openssl python3-jsonpatch
         # run: both iptables backends, iproute2 for namespaces and veth, setpriv and flock
         # (util-linux), sysctl (procps)
         iptables iproute2 util-linux procps

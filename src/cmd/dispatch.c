@@ -3,8 +3,12 @@
  * init container args of Istio's injection template work unchanged; `istio-iptables` is also
  * accepted as a subcommand name for images whose entrypoint is pilotfish itself.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/dispatch.h"
 #include "cmd/inject.h"
@@ -13,10 +17,42 @@
 #include "cmd/wait.h"
 #include "config.h"
 
+/*
+ * `pilotfish webhook` runs pilotfish-webhook from this binary's directory: only the webhook
+ * links OpenSSL, so the proxy, which runs in every pod, does not map it.
+ */
+static int webhook_exec(int argc, char **argv)
+{
+        char self[PATH_MAX], path[PATH_MAX + 32];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        char *slash, **args;
+
+        if (n <= 0) {
+                fprintf(stderr, "pilotfish webhook: finding this binary (/proc/self/exe): %s\n", strerror(errno));
+                return 1;
+        }
+        self[n] = '\0';
+        slash = strrchr(self, '/');
+        snprintf(path, sizeof(path), "%.*s/pilotfish-webhook", slash ? (int)(slash - self) : 1, slash ? self : ".");
+        args = calloc((size_t)argc + 2, sizeof(*args));
+        if (!args) {
+                fprintf(stderr, "pilotfish webhook: out of memory\n");
+                return 1;
+        }
+        args[0] = path;
+        for (int i = 0; i < argc; i++)
+                args[i + 1] = argv[i];
+        execv(path, args);
+        fprintf(stderr, "pilotfish webhook: running %s (installed beside pilotfish): %s\n", path, strerror(errno));
+        free(args);
+        return 1;
+}
+
 static const struct subcommand subcommands[] = {
         { "iptables", iptables_main, "program the pod's packet filter to capture traffic (istio-iptables)" },
         { "proxy", proxy_main, "the sidecar: relay captured connections, serve health and metrics" },
         { "inject", inject_main, "add the sidecar to Kubernetes workloads (istioctl kube-inject)" },
+        { "webhook", webhook_exec, "the admission webhook: injects every pod the API server sends (HTTPS)" },
         { "wait", wait_main, "wait until the proxy is ready (a postStart hook; pilot-agent wait)" },
 };
 

@@ -1,0 +1,3 @@
+#pragma once
+
+int webhook_main(int argc, char **argv);

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+#
+# 0200-webhook: `pilotfish webhook` over real HTTPS (docs/cli/webhook.md), in a namespace of its
+# own (loopback only), as UID 1337, with a CA and a serving certificate for the Service name
+# pilotfish-webhook.istio-system.svc made by Debian's openssl. curl plays the API server: it
+# verifies the certificate against the CA for that name (--resolve sends it to 127.0.0.1).
+# The test proves:
+#   - every request of the admission corpus gets HTTP 200 and, over HTTPS, exactly the answer
+#     the handler gives (tests/conformance/admission.sh checks those answers themselves);
+#   - the transport contract: an empty body 400 "no body found", a Content-Type other than
+#     exactly application/json 415, a 7 MiB body 400, a path other than /inject 404;
+#   - a client that stops sending in the middle of a request does not delay the others, and is
+#     cut off at the read timeout;
+#   - TLS 1.1 is refused, TLS 1.2 and 1.3 work; keep-alive serves several requests on one
+#     connection;
+#   - /healthz and /readyz answer 200; /metrics passes promtool and counts what was sent;
+#   - replacing the certificate and key files while requests run: new connections get the new
+#     certificate (verified against a new CA), and no request fails;
+#   - SIGTERM: exit 0.
+
+. "$(dirname "$0")/lib.sh"
+e2e_init
+for t in openssl curl jq promtool; do command -v $t >/dev/null || skip_all "$t not found"; done
+[ -x "${REVIEW_TOOL:-}" ] || bail "REVIEW_TOOL must name tests/conformance/review-tool"
+
+T=$E2E_TMP
+corpus=$SHARED_DIR/conformance/istio-inject/admission
+NAME=pilotfish-webhook.istio-system.svc
+PORT=15017
+URL=https://$NAME:$PORT
+netns_new w
+
+# certs DIR: a CA and a serving certificate for $NAME (P-256, one day).
+certs() {
+        mkdir -p "$1"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/ca.key" -out "$1/ca.crt" \
+                -days 1 -subj "/CN=pilotfish test CA $(basename "$1")" 2>/dev/null &&
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/tls.key" -out "$1/tls.csr" \
+                -subj "/CN=$NAME" 2>/dev/null &&
+        printf 'subjectAltName=DNS:%s,DNS:pilotfish-webhook.istio-system,DNS:pilotfish-webhook\n' "$NAME" >"$1/ext" &&
+        openssl x509 -req -in "$1/tls.csr" -CA "$1/ca.crt" -CAkey "$1/ca.key" -CAcreateserial -out "$1/tls.crt" \
+                -days 1 -extfile "$1/ext" 2>/dev/null
+}
+certs "$T/a" || bail "openssl could not make the certificates"
+certs "$T/b" || bail "openssl could not make the second certificates"
+mkdir -p "$T/live"
+cp "$T/a/tls.crt" "$T/a/tls.key" "$T/live/"
+chmod 0755 "$T" "$T/live"
+chmod 0644 "$T/live/"*
+
+ip netns exec "$(ns w)" setpriv --reuid=1337 --regid=1337 --clear-groups "$PILOTFISH" webhook \
+        --tls-cert "$T/live/tls.crt" --tls-key "$T/live/tls.key" --read-timeout 3 \
+        >"$T/webhook.log" 2>&1 {E2E_STDOUT}>&- {E2E_STDERR}>&- &
+WPID=$!
+E2E_PIDS+=("$WPID")
+# wcurl CA ARGS...: curl as the API server would call: verified against CA, for $NAME.
+wcurl() {
+        local ca=$1
+        shift
+        in_ns w curl -sS --max-time 10 --cacert "$ca" --resolve "$NAME:$PORT:127.0.0.1" "$@"
+}
+for _ in $(seq 50); do
+        [ "$(wcurl "$T/a/ca.crt" -o /dev/null -w '%{http_code}' "$URL/healthz" 2>/dev/null)" = 200 ] && break
+        sleep 0.1
+done
+assert_eq "GET /healthz over HTTPS, the certificate verified for $NAME: 200" \
+        "$(wcurl "$T/a/ca.crt" -o /dev/null -w '%{http_code}' "$URL/healthz")" 200
+assert_eq "GET /readyz: 200" "$(wcurl "$T/a/ca.crt" -o /dev/null -w '%{http_code}' "$URL/readyz")" 200
+
+# post FILE [CURL-ARGS...]: POST FILE to /inject; the body lands in $T/answer, prints the status.
+post() {
+        local f=$1
+        shift
+        wcurl "$T/a/ca.crt" -o "$T/answer" -w '%{http_code}' -H 'Content-Type: application/json' \
+                --data-binary "@$f" "$@" "$URL/inject"
+}
+sent=0
+for f in "$corpus"/*.json "$corpus"/negative/*; do
+        code=$(post "$f")
+        sent=$((sent + 1))
+        "$REVIEW_TOOL" "$f" >"$T/want"
+        if [ "$code" = 200 ] && [ "$(jq -S -c . "$T/answer")" = "$(jq -S -c . "$T/want")" ]; then
+                ok "$(basename "$f"): 200 and the handler's answer over HTTPS"
+        else
+                not_ok "$(basename "$f"): 200 and the handler's answer over HTTPS"
+                diag "status $code; got $(head -c 300 "$T/answer")"
+        fi
+done
+
+: >"$T/empty"
+assert_eq "an empty body: 400" "$(post "$T/empty")" 400
+assert_match "... saying 'no body found'" "$(cat "$T/answer")" "no body found"
+code=$(wcurl "$T/a/ca.crt" -o "$T/answer" -w '%{http_code}' -H 'Content-Type: application/json; charset=utf-8' \
+        --data-binary "@$corpus/v1-pod-create-from-replicaset.json" "$URL/inject")
+assert_eq "Content-Type 'application/json; charset=utf-8' (not exactly application/json): 415" "$code" 415
+head -c $((7 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$T/big"
+assert_eq "a 7 MiB body: 400" "$(post "$T/big")" 400
+assert_eq "POST /other: 404" "$(wcurl "$T/a/ca.crt" -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary "@$corpus/v1-pod-create-from-replicaset.json" "$URL/other")" 404
+
+# A client that stops sending in the middle of a request (10 of 1000 body bytes), held open.
+{
+        printf 'POST /inject HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"partial":' "$NAME"
+        sleep 6
+} | ip netns exec "$(ns w)" timeout 8 openssl s_client -quiet -connect 127.0.0.1:$PORT -servername "$NAME" \
+        -CAfile "$T/a/ca.crt" >"$T/stalled.out" 2>&1 &
+stalled=$!
+sleep 0.5
+start=$(date +%s%N)
+ok_count=0
+for i in 1 2 3 4 5; do
+        [ "$(post "$corpus/v1beta1-pod-create-kubectl-run.json")" = 200 ] && ok_count=$((ok_count + 1))
+done
+ms=$((($(date +%s%N) - start) / 1000000))
+sent=$((sent + 5))
+if [ "$ok_count" = 5 ] && [ "$ms" -lt 2500 ]; then
+        ok "with a client stalled mid-request, 5 other requests are all answered ($ms ms)"
+else
+        not_ok "with a client stalled mid-request, 5 other requests are all answered" "$ok_count of 5 in $ms ms"
+fi
+wait "$stalled"
+if ! grep -q "HTTP/1.1 200" "$T/stalled.out"; then
+        ok "the stalled request got no answer (cut off at the 3 s read timeout, not served half-read)"
+else
+        not_ok "the stalled request got no answer" "$(head -c 300 "$T/stalled.out")"
+fi
+
+if wcurl "$T/a/ca.crt" -o /dev/null --tls-max 1.1 "$URL/healthz" 2>/dev/null; then
+        not_ok "TLS 1.1 is refused"
+else
+        ok "TLS 1.1 is refused"
+fi
+assert_eq "TLS 1.2 works" "$(wcurl "$T/a/ca.crt" -o /dev/null -w '%{http_code}' --tlsv1.2 --tls-max 1.2 "$URL/healthz")" 200
+assert_eq "TLS 1.3 works" "$(wcurl "$T/a/ca.crt" -o /dev/null -w '%{http_code}' --tlsv1.3 "$URL/healthz")" 200
+n=$(wcurl "$T/a/ca.crt" -o /dev/null -w '%{num_connects} ' -H 'Content-Type: application/json' \
+        --data-binary "@$corpus/v1beta1-pod-create-kubectl-run.json" "$URL/inject" \
+        --next --cacert "$T/a/ca.crt" --resolve "$NAME:$PORT:127.0.0.1" -o /dev/null -w '%{num_connects}' \
+        -H 'Content-Type: application/json' --data-binary "@$corpus/v1beta1-pod-create-kubectl-run.json" "$URL/inject")
+sent=$((sent + 2))
+assert_eq "keep-alive: two requests, one connection (curl's num_connects: 1 then 0)" "$n" "1 0"
+
+wcurl "$T/a/ca.crt" "$URL/metrics" >"$T/metrics"
+if out=$(promtool check metrics <"$T/metrics" 2>&1); then
+        ok "promtool accepts GET /metrics"
+else
+        not_ok "promtool accepts GET /metrics" "$out"
+fi
+# Counted: every POST that reached the handler or its Content-Type and body checks.
+got=$(awk '$1 == "sidecar_injection_requests_total" { print $2 }' "$T/metrics")
+want=$((sent + 2))      # + the empty body and the wrong Content-Type; the 7 MiB body is refused first
+assert_eq "sidecar_injection_requests_total counts the requests sent ($want)" "$got" "$want"
+assert_eq "sidecar_injection_skip_total counts the host-network pod (1)" \
+        "$(awk '$1 == "sidecar_injection_skip_total" { print $2 }' "$T/metrics")" 1
+
+# Rotation under load: 10 s of requests while the files are replaced.
+(
+        fails=0
+        for i in $(seq 40); do
+                code=$(in_ns w curl -sS --max-time 10 -k --resolve "$NAME:$PORT:127.0.0.1" -o /dev/null -w '%{http_code}' \
+                        -H 'Content-Type: application/json' --data-binary "@$corpus/v1-pod-create-from-replicaset.json" \
+                        "$URL/inject" 2>/dev/null)
+                [ "$code" = 200 ] || fails=$((fails + 1))
+                sleep 0.05
+        done
+        echo "$fails" >"$T/load.fails"
+) &
+load=$!
+sleep 0.5
+cp "$T/b/tls.key" "$T/live/tls.key.new" && cp "$T/b/tls.crt" "$T/live/tls.crt.new"
+chmod 0644 "$T/live/"*.new
+mv "$T/live/tls.key.new" "$T/live/tls.key"
+mv "$T/live/tls.crt.new" "$T/live/tls.crt"
+rotated=no
+for _ in $(seq 30); do
+        if [ "$(wcurl "$T/b/ca.crt" -o /dev/null -w '%{http_code}' "$URL/healthz" 2>/dev/null)" = 200 ]; then
+                rotated=yes
+                break
+        fi
+        sleep 0.2
+done
+assert_eq "after the files are replaced, new connections get the new certificate (verified against the new CA)" "$rotated" yes
+if wcurl "$T/a/ca.crt" -o /dev/null "$URL/healthz" 2>/dev/null; then
+        not_ok "... and no longer the old one"
+else
+        ok "... and no longer the old one"
+fi
+wait "$load"
+assert_eq "no request failed during the rotation (40 requests)" "$(cat "$T/load.fails")" 0
+grep -q "TLS certificate reloaded" "$T/webhook.log" && ok "the log says the certificate was reloaded" ||
+        not_ok "the log says the certificate was reloaded"
+
+kill -TERM "$WPID"
+code=running
+for _ in $(seq 100); do
+        kill -0 "$WPID" 2>/dev/null || { wait "$WPID"; code=$?; break; }
+        sleep 0.1
+done
+if [ "$code" = 0 ] && ! grep -qE "Sanitizer|runtime error" "$T/webhook.log"; then
+        ok "SIGTERM: exit 0, no sanitizer report"
+else
+        not_ok "SIGTERM: exit 0, no sanitizer report" "exit $code" "$(tail -20 "$T/webhook.log")"
+fi
