@@ -18,8 +18,9 @@
 #include "config.h"
 
 /*
- * `pilotfish webhook` runs pilotfish-webhook from this binary's directory: only the webhook
- * links OpenSSL, so the proxy, which runs in every pod, does not map it.
+ * `pilotfish webhook` and `pilotfish certs` run pilotfish-webhook from this binary's directory,
+ * with the subcommand as its first argument: only the webhook links OpenSSL, so the proxy,
+ * which runs in every pod, does not map it.
  */
 static int webhook_exec(int argc, char **argv)
 {
@@ -53,6 +54,7 @@ static const struct subcommand subcommands[] = {
         { "proxy", proxy_main, "the sidecar: relay captured connections, serve health and metrics" },
         { "inject", inject_main, "add the sidecar to Kubernetes workloads (istioctl kube-inject)" },
         { "webhook", webhook_exec, "the admission webhook: injects every pod the API server sends (HTTPS)" },
+        { "certs", webhook_exec, "a CA and a serving certificate for the webhook's Service" },
         { "wait", wait_main, "wait until the proxy is ready (a postStart hook; pilot-agent wait)" },
 };
 

@@ -29,7 +29,10 @@ static void usage(FILE *f)
                    "  --idle-timeout S         between keep-alive requests, default 90\n"
                    "  --shutdown-grace S       SIGTERM: how long requests in flight may take, default 10\n"
                    "  --log-level L            debug, info, warn, error (default info)\n"
-                   "  -h, --help               this text\n");
+                   "  -h, --help               this text\n\n"
+                   "pilotfish webhook config --ca-bundle FILE [--service NAME] [--namespace NS] [--name NAME]\n"
+                   "                         [--timeout S]\n"
+                   "  prints the MutatingWebhookConfiguration that registers the webhook, with FILE as its CA bundle\n");
 }
 
 static int number(const char *flag, const char *v, unsigned long max, unsigned *ret)

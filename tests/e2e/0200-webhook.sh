@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 #
 # 0200-webhook: `pilotfish webhook` over real HTTPS (docs/cli/webhook.md), in a namespace of its
-# own (loopback only), as UID 1337, with a CA and a serving certificate for the Service name
-# pilotfish-webhook.istio-system.svc made by Debian's openssl. curl plays the API server: it
-# verifies the certificate against the CA for that name (--resolve sends it to 127.0.0.1).
-# The test proves:
+# own (loopback only), as UID 1337, for the Service pilotfish-webhook.istio-system.svc. curl
+# plays the API server: it
+# verifies the certificate, for that name, against the CA bundle of the registration that
+# `pilotfish webhook config` prints (--resolve sends the name to 127.0.0.1). The test proves:
+#   - `pilotfish certs` makes a CA and a serving certificate for the Service's names, the key
+#     0600; `pilotfish webhook config` embeds that CA and registers CREATE of pods in namespaces
+#     labelled istio-injection=enabled but kube-system and its own, skipping pods labelled
+#     sidecar.istio.io/inject=false, failurePolicy Fail, reinvocation IfNeeded, v1 and v1beta1,
+#     the Service's port 443 and path /inject;
 #   - every request of the admission corpus gets HTTP 200 and, over HTTPS, exactly the answer
 #     the handler gives (tests/conformance/admission.sh checks those answers themselves);
 #   - the transport contract: an empty body 400 "no body found", a Content-Type other than
@@ -30,19 +35,33 @@ PORT=15017
 URL=https://$NAME:$PORT
 netns_new w
 
-# certs DIR: a CA and a serving certificate for $NAME (P-256, one day).
-certs() {
-        mkdir -p "$1"
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/ca.key" -out "$1/ca.crt" \
-                -days 1 -subj "/CN=pilotfish test CA $(basename "$1")" 2>/dev/null &&
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/tls.key" -out "$1/tls.csr" \
-                -subj "/CN=$NAME" 2>/dev/null &&
-        printf 'subjectAltName=DNS:%s,DNS:pilotfish-webhook.istio-system,DNS:pilotfish-webhook\n' "$NAME" >"$1/ext" &&
-        openssl x509 -req -in "$1/tls.csr" -CA "$1/ca.crt" -CAkey "$1/ca.key" -CAcreateserial -out "$1/tls.crt" \
-                -days 1 -extfile "$1/ext" 2>/dev/null
-}
-certs "$T/a" || bail "openssl could not make the certificates"
-certs "$T/b" || bail "openssl could not make the second certificates"
+# Two CAs and serving certificates for the Service, made by `pilotfish certs` (the second for
+# the rotation); the API server's CA bundle is the one `pilotfish webhook config` prints.
+for d in a b; do
+        out=$("$PILOTFISH" certs --service pilotfish-webhook --namespace istio-system --out "$T/$d" --days 2 2>&1) ||
+                bail "pilotfish certs failed: $out"
+done
+assert_match "pilotfish certs writes ca.crt, tls.crt and tls.key for the Service" "$out" \
+        "^wrote .*/ca.crt, .*/tls.crt and .*/tls.key for pilotfish-webhook.istio-system.svc, valid 2 days"
+assert_eq "... the key is readable by its owner only (0600)" "$(stat -c %a "$T/a/tls.key")" 600
+if openssl verify -CAfile "$T/a/ca.crt" "$T/a/tls.crt" >/dev/null 2>&1 &&
+   openssl x509 -in "$T/a/tls.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "DNS:$NAME, DNS:$NAME.cluster.local"; then
+        ok "... the serving certificate verifies against the CA and names $NAME and $NAME.cluster.local"
+else
+        not_ok "... the serving certificate verifies against the CA and names the Service"
+fi
+"$PILOTFISH" webhook config --ca-bundle "$T/a/ca.crt" >"$T/registration.yaml" || bail "pilotfish webhook config failed"
+fy-tool --dump --mode json "$T/registration.yaml" | jq -c 'select(. != null)' >"$T/registration.json"
+jq -r '.webhooks[0].clientConfig.caBundle' "$T/registration.json" | base64 -d >"$T/bundle.pem"
+if cmp -s "$T/bundle.pem" "$T/a/ca.crt"; then
+        ok "pilotfish webhook config: the caBundle is the CA, base64"
+else
+        not_ok "pilotfish webhook config: the caBundle is the CA, base64"
+fi
+reg=$(jq -c '.webhooks[0] | [.rules, .namespaceSelector, .objectSelector, .sideEffects, .failurePolicy,
+        .reinvocationPolicy, .admissionReviewVersions, .clientConfig.service, .timeoutSeconds]' "$T/registration.json")
+assert_eq "... CREATE pods, istio-injection=enabled except kube-system and istio-system, inject=false skipped, Fail, IfNeeded, v1+v1beta1, 443 /inject" \
+        "$reg" '[[{"operations":["CREATE"],"apiGroups":[""],"apiVersions":["v1"],"resources":["pods"]}],{"matchExpressions":[{"key":"istio-injection","operator":"In","values":["enabled"]},{"key":"kubernetes.io/metadata.name","operator":"NotIn","values":["kube-system","istio-system"]}]},{"matchExpressions":[{"key":"sidecar.istio.io/inject","operator":"NotIn","values":["false"]}]},"None","Fail","IfNeeded",["v1","v1beta1"],{"name":"pilotfish-webhook","namespace":"istio-system","path":"/inject","port":443},10]'
 mkdir -p "$T/live"
 cp "$T/a/tls.crt" "$T/a/tls.key" "$T/live/"
 chmod 0755 "$T" "$T/live"
@@ -63,8 +82,8 @@ for _ in $(seq 50); do
         [ "$(wcurl "$T/a/ca.crt" -o /dev/null -w '%{http_code}' "$URL/healthz" 2>/dev/null)" = 200 ] && break
         sleep 0.1
 done
-assert_eq "GET /healthz over HTTPS, the certificate verified for $NAME: 200" \
-        "$(wcurl "$T/a/ca.crt" -o /dev/null -w '%{http_code}' "$URL/healthz")" 200
+assert_eq "GET /healthz over HTTPS, verified with the registration's caBundle for $NAME: 200" \
+        "$(wcurl "$T/bundle.pem" -o /dev/null -w '%{http_code}' "$URL/healthz")" 200
 assert_eq "GET /readyz: 200" "$(wcurl "$T/a/ca.crt" -o /dev/null -w '%{http_code}' "$URL/readyz")" 200
 
 # post FILE [CURL-ARGS...]: POST FILE to /inject; the body lands in $T/answer, prints the status.
