@@ -1,7 +1,8 @@
 /*
  * JSON Patch by tree difference; see jsonpatch.h. Values are written with yaml_to_json, the
- * same conversion the rest of the injector uses, and two values are equal when their JSON text
- * is (key order included: a reordered mapping is still compared key by key, never whole).
+ * same conversion the rest of the injector uses, and two values are equal when JSON would
+ * make the same of them (key order included: a reordered mapping is still compared key by
+ * key, never whole).
  */
 #include <libfyaml.h>
 #include <stdbool.h>
@@ -18,26 +19,68 @@ struct patch {
         bool first;
 };
 
-static char *to_json(struct fy_node *n)
+/* What JSON makes of a scalar: a plain true/false/number stays one, anything else is a
+ * string (the rule yaml_to_json writes by). */
+static bool json_raw(struct fy_node *n, const char *s)
 {
-        struct strbuf b = STRBUF_NULL;
-        char *s = NULL;
+        char *end;
 
-        yaml_to_json(&b, n);
-        if (!b.error)
-                s = strbuf_steal(&b);
-        strbuf_deinit(&b);
-        return s;
+        if (!s || fy_node_get_style(n) != FYNS_PLAIN)
+                return false;
+        if (!strcmp(s, "true") || !strcmp(s, "false"))
+                return true;
+        if (strspn(s, "-0123456789.eE+") != strlen(s) || !strpbrk(s, "0123456789"))
+                return false;
+        strtod(s, &end);
+        return *end == '\0';
 }
 
+/*
+ * Equal as JSON, without writing either out: the head and tail of every sequence are compared
+ * this way, so it must not cost a serialisation per item.
+ */
 static bool same(struct fy_node *a, struct fy_node *b)
 {
-        char *x = to_json(a), *y = to_json(b);
-        bool eq = x && y && strcmp(x, y) == 0;
+        bool na = !a || fy_node_is_null(a), nb = !b || fy_node_is_null(b);
 
-        free(x);
-        free(y);
-        return eq;
+        if (na || nb)
+                return na && nb;
+        if (fy_node_is_mapping(a) != fy_node_is_mapping(b) || fy_node_is_sequence(a) != fy_node_is_sequence(b))
+                return false;
+        if (fy_node_is_mapping(a)) {
+                struct fy_node_pair *pa, *pb;
+                void *ia = NULL, *ib = NULL;
+
+                if (fy_node_mapping_item_count(a) != fy_node_mapping_item_count(b))
+                        return false;
+                while ((pa = fy_node_mapping_iterate(a, &ia))) {
+                        const char *ka, *kb;
+
+                        pb = fy_node_mapping_iterate(b, &ib);
+                        ka = yaml_str(fy_node_pair_key(pa));
+                        kb = pb ? yaml_str(fy_node_pair_key(pb)) : NULL;
+                        if (!ka || !kb || strcmp(ka, kb) != 0 || !same(fy_node_pair_value(pa), fy_node_pair_value(pb)))
+                                return false;
+                }
+                return true;
+        }
+        if (fy_node_is_sequence(a)) {
+                struct fy_node *xa, *xb;
+                void *ia = NULL, *ib = NULL;
+
+                if (fy_node_sequence_item_count(a) != fy_node_sequence_item_count(b))
+                        return false;
+                while ((xa = fy_node_sequence_iterate(a, &ia))) {
+                        xb = fy_node_sequence_iterate(b, &ib);
+                        if (!same(xa, xb))
+                                return false;
+                }
+                return true;
+        }
+        {
+                const char *sa = yaml_str(a), *sb = yaml_str(b);
+                return sa && sb && strcmp(sa, sb) == 0 && json_raw(a, sa) == json_raw(b, sb);
+        }
 }
 
 static void op(struct patch *p, const char *what, struct fy_node *value)

@@ -5,6 +5,8 @@
  * proxy/http.c, the parser the proxy's endpoints use (fuzzed); bodies need a Content-Length.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -76,16 +78,20 @@ static int send_all(SSL *ssl, const char *p, size_t n)
         return 0;
 }
 
+/* Head and body in one write: one TLS record, so Nagle and delayed ACKs never hold the
+ * answer back waiting for the second half (a 40 ms stall per request otherwise). */
 static int respond(SSL *ssl, int status, const char *type, const char *body, size_t len, bool keep)
 {
-        char head[256];
-        int n = snprintf(head, sizeof(head),
-                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n", status,
-                         http_status_reason(status), type, len, keep ? "keep-alive" : "close");
+        struct strbuf b = STRBUF_NULL;
+        int r;
 
-        if (send_all(ssl, head, (size_t)n) < 0 || send_all(ssl, body, len) < 0)
-                return -1;
-        return 0;
+        b.limit = len + 512;
+        strbuf_printf(&b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n",
+                      status, http_status_reason(status), type, len, keep ? "keep-alive" : "close");
+        strbuf_append(&b, body, len);
+        r = b.error ? -1 : send_all(ssl, b.s, b.len);
+        strbuf_deinit(&b);
+        return r;
 }
 
 static void metrics_text(struct strbuf *b)
@@ -318,6 +324,8 @@ int webhook_serve(const struct webhook_settings *s, const struct inject_config *
                         close(fd);
                         continue;
                 }
+                /* Answers are written whole; nothing is gained by waiting to coalesce them. */
+                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
                 *cn = (struct conn){ .fd = fd, .s = s, .c = c };
                 atomic_fetch_add(&stats.connections, 1);
                 if (pthread_create(&t, &attr, conn_thread, cn) != 0) {
