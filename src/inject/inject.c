@@ -127,15 +127,10 @@ static const char *previous_probers_env(const struct inject_target *t, struct fy
 /* sidecar.istio.io/rewriteAppHTTPProbers (Go's boolean syntax), else the config's. */
 static bool rewrite_probes_wanted(const struct inject_config *c, struct fy_node *ann)
 {
-        const char *v = yaml_get_str(ann, "sidecar.istio.io/rewriteAppHTTPProbers");
+        bool b;
 
-        if (v && (!strcmp(v, "1") || !strcmp(v, "t") || !strcmp(v, "T") || !strcmp(v, "true") || !strcmp(v, "TRUE") ||
-                  !strcmp(v, "True")))
-                return true;
-        if (v && (!strcmp(v, "0") || !strcmp(v, "f") || !strcmp(v, "F") || !strcmp(v, "false") || !strcmp(v, "FALSE") ||
-                  !strcmp(v, "False")))
-                return false;
-        return c->rewrite_probes;
+        return inject_parse_bool(yaml_get_str(ann, "sidecar.istio.io/rewriteAppHTTPProbers"), &b) == 0 ? b
+                                                                                                       : c->rewrite_probes;
 }
 
 /*

@@ -9,6 +9,7 @@
 
 #include "common/strbuf.h"
 #include "inject/prometheus.h"
+#include "inject/traffic.h"
 #include "inject/yaml.h"
 
 #define TARGETS_ANNOTATION "prometheus.istio.io/scrape-targets"
@@ -44,10 +45,12 @@ static const char *lookup(struct fy_node *ann, const char *normal)
         return NULL;
 }
 
+/* Explicitly false, in Go's boolean syntax (anything unparseable counts as not set). */
 static bool go_false(const char *s)
 {
-        return s && (!strcmp(s, "0") || !strcmp(s, "f") || !strcmp(s, "F") || !strcmp(s, "false") ||
-                     !strcmp(s, "FALSE") || !strcmp(s, "False"));
+        bool b;
+
+        return inject_parse_bool(s, &b) == 0 && !b;
 }
 
 /* A scrape port: 1..65535 and none of the proxy's. key and value name the annotation. */

@@ -363,16 +363,27 @@ static bool check_uint32(const char *v, struct strbuf *why)
         return r == 0;
 }
 
-/* Go strconv.ParseBool's spellings. */
-static bool check_bool(const char *v, struct strbuf *why)
+int inject_parse_bool(const char *s, bool *ret)
 {
-        static const char *const ok[] = {
+        static const char *const spellings[] = {
                 "1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False",
         };
 
-        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-                if (strcmp(v, ok[i]) == 0)
-                        return true;
+        for (size_t i = 0; s && i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+                if (strcmp(s, spellings[i]) == 0) {
+                        *ret = i < 6;
+                        return 0;
+                }
+        }
+        return -EINVAL;
+}
+
+static bool check_bool(const char *v, struct strbuf *why)
+{
+        bool b;
+
+        if (inject_parse_bool(v, &b) == 0)
+                return true;
         strbuf_puts(why, "not a boolean (1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)");
         return false;
 }

@@ -18,8 +18,8 @@
 #     proxy's mounts of them;
 # and that injecting pilotfish's output again changes nothing. An error case must exit 1,
 # write nothing, and say the case's token. Out-of-scope cases are listed with their reason as
-# skips; todo cases run as TAP TODO (reported, not counted as failures). A scope of
-# in:-ASPECT,... leaves out aspects where pilotfish differs on purpose (the reason says why).
+# skips. A scope of in:-ASPECT,... leaves out aspects where pilotfish differs on purpose (the
+# reason says why).
 #
 # A CronJob's pod annotations and labels are read from the pod template merged with
 # spec.jobTemplate.metadata: Istio writes them on the Job template (so the pods never get
@@ -90,13 +90,16 @@ while read -r input expected config scope reason; do
         name="$input -> $expected${config:+ ($config)}"
         cfg=()
         [ "$config" != - ] && cfg=(--config "$here/inject/$config.yaml")
-        todo=""
-        [ "$scope" = todo ] && todo=" # TODO $reason"
         # in:-a.b,-c.d: in scope, but the aspects a.b and c.d differ on purpose (REASON says why).
         drop='[]'
         if [[ "$scope" == in:* ]]; then
                 drop=$(tr ',' '\n' <<<"${scope#in:}" | sed 's/^-//' | jq -R 'split(".")' | jq -s -c .)
                 scope=in
+        fi
+        if [ "$scope" != in ] && [ "$scope" != out ]; then
+                n=$((n + 1)); echo "not ok $n - $name: unknown scope '$scope' in cases.txt (in, in:-ASPECT,... or out)"
+                n=$((n + 1)); echo "not ok $n - $name: idempotent"
+                continue
         fi
         if [ "$scope" = out ]; then
                 n=$((n + 1)); echo "ok $n - $name # SKIP out of scope: $reason"
@@ -110,9 +113,9 @@ while read -r input expected config scope reason; do
                 token=${expected#error:}
                 n=$((n + 1))
                 if [ $rc = 1 ] && [ ! -s "$out" ] && tr 'A-Z' 'a-z' <"$tmp/err" | grep -qF "$token"; then
-                        echo "ok $n - $name: exit 1, nothing written, the message says '$token'$todo"
+                        echo "ok $n - $name: exit 1, nothing written, the message says '$token'"
                 else
-                        echo "not ok $n - $name: exit 1, nothing written, the message says '$token'$todo"
+                        echo "not ok $n - $name: exit 1, nothing written, the message says '$token'"
                         echo "# exit $rc, $(wc -c <"$out") bytes written; stderr:"; sed 's/^/#   /' "$tmp/err"
                 fi
                 n=$((n + 1)); echo "ok $n - $name: idempotent # SKIP an error case"
@@ -120,26 +123,26 @@ while read -r input expected config scope reason; do
         fi
         n=$((n + 1))
         if [ $rc != 0 ]; then
-                echo "not ok $n - $name$todo"; echo "# pilotfish inject exited $rc:"; sed 's/^/#   /' "$tmp/err"
-                n=$((n + 1)); echo "not ok $n - $name: idempotent$todo"
+                echo "not ok $n - $name"; echo "# pilotfish inject exited $rc:"; sed 's/^/#   /' "$tmp/err"
+                n=$((n + 1)); echo "not ok $n - $name: idempotent"
                 continue
         fi
         res=false
         grep -qE 'sidecar\.istio\.io/proxy(CPU|Memory)' "$corpus/inputs/$input" && res=true
         if ! to_json "$out" | jq -S --arg ignored "$ignored_keys" --argjson res "$res" "$summary | map(delpaths($drop))" >"$tmp/got" 2>"$tmp/jqerr" ||
            ! to_json "$corpus/expected/$expected" | jq -S --arg ignored "$ignored_keys" --argjson res "$res" "$summary | map(delpaths($drop))" >"$tmp/want"; then
-                echo "not ok $n - $name$todo"; echo "# could not read the output as YAML:"; sed 's/^/#   /' "$tmp/jqerr"
+                echo "not ok $n - $name"; echo "# could not read the output as YAML:"; sed 's/^/#   /' "$tmp/jqerr"
         elif diff -u "$tmp/want" "$tmp/got" >"$tmp/diff"; then
-                echo "ok $n - $name$todo"
+                echo "ok $n - $name"
         else
-                echo "not ok $n - $name$todo"; echo "# Istio's expected (-) vs pilotfish (+):"; sed 's/^/#   /' "$tmp/diff"
+                echo "not ok $n - $name"; echo "# Istio's expected (-) vs pilotfish (+):"; sed 's/^/#   /' "$tmp/diff"
         fi
         n=$((n + 1))
         "$PILOTFISH" inject -f "$out" "${cfg[@]}" >"$tmp/again" 2>"$tmp/err2"
         if cmp -s "$out" "$tmp/again"; then
-                echo "ok $n - $name: injecting the output again changes nothing$todo"
+                echo "ok $n - $name: injecting the output again changes nothing"
         else
-                echo "not ok $n - $name: injecting the output again changes nothing$todo"
+                echo "not ok $n - $name: injecting the output again changes nothing"
                 diff -u "$out" "$tmp/again" | head -40 | sed 's/^/#   /'
         fi
 done <"$cases"
