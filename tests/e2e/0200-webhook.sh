@@ -67,7 +67,12 @@ cp "$T/a/tls.crt" "$T/a/tls.key" "$T/live/"
 chmod 0755 "$T" "$T/live"
 chmod 0644 "$T/live/"*
 
-ip netns exec "$(ns w)" setpriv --reuid=1337 --regid=1337 --clear-groups "$PILOTFISH" webhook \
+# The webhook runs as 1337 and `pilotfish webhook` execs pilotfish-webhook from its own
+# directory: both binaries go where 1337 may look (a checkout may sit in a 0700 directory).
+mkdir -p "$T/bin"
+cp "$PILOTFISH" "$(dirname "$PILOTFISH")/pilotfish-webhook" "$T/bin/"
+chmod 0755 "$T/bin" "$T/bin/"*
+ip netns exec "$(ns w)" setpriv --reuid=1337 --regid=1337 --clear-groups "$T/bin/pilotfish" webhook \
         --tls-cert "$T/live/tls.crt" --tls-key "$T/live/tls.key" --read-timeout 3 \
         >"$T/webhook.log" 2>&1 {E2E_STDOUT}>&- {E2E_STDERR}>&- &
 WPID=$!
