@@ -61,18 +61,23 @@ int proxy_config_parse(const char *text, struct proxy_config *ret, struct strbuf
 {
         struct fy_document *d;
         struct fy_node *root, *md;
+        struct strbuf parse_err = STRBUF_NULL;
         const char *v, *why = NULL;
         int r = 0;
 
         *ret = (struct proxy_config){ .metadata = STRV_NULL };
         if (!text)
                 return 0;
-        d = fy_document_build_from_string(&(struct fy_parse_cfg){ .flags = FYPCF_QUIET }, text, (size_t)-1);
+        /* An empty annotation sets nothing; text that does not parse is an error. */
+        if (!*text)
+                return 0;
+        d = yaml_parse_quiet(text, strlen(text), &parse_err);
         root = d ? fy_document_root(d) : NULL;
         if (!root || fy_node_is_null(root)) {
-                /* An empty annotation sets nothing; text that does not parse is an error. */
-                if (!d)
-                        why = "not YAML or JSON";
+                if (!d) {
+                        strbuf_puts(&parse_err, parse_err.len ? "" : "not YAML or JSON");
+                        why = strbuf_str(&parse_err);
+                }
                 goto out;
         }
         if (!yaml_is_map(root)) {
@@ -138,6 +143,7 @@ out:
         }
         if (d)
                 fy_document_destroy(d);
+        strbuf_deinit(&parse_err);
         if (r < 0)
                 proxy_config_free(ret);
         return r;

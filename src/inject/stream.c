@@ -24,7 +24,7 @@ static void diag_collect(struct fy_diag *diag, void *user, const char *buf, size
 int inject_stream(const struct inject_config *c, const char *name, const char *input, size_t len,
                   struct strbuf *out, struct strbuf *notes, struct strbuf *err)
 {
-        struct strbuf diagnostics = STRBUF_NULL;
+        struct strbuf diagnostics = STRBUF_NULL, dup = STRBUF_NULL;
         struct fy_diag_cfg dcfg;
         struct fy_diag *diag;
         struct fy_parser *fyp = NULL;
@@ -55,7 +55,7 @@ int inject_stream(const struct inject_config *c, const char *name, const char *i
         dcfg.show_module = false;
         diag = fy_diag_create(&dcfg);
         if (diag)
-                fyp = fy_parser_create(&(struct fy_parse_cfg){ .flags = FYPCF_QUIET, .diag = diag });
+                fyp = fy_parser_create(&(struct fy_parse_cfg){ .flags = YAML_PARSE_FLAGS, .diag = diag });
         if (!fyp || fy_parser_set_string(fyp, input, len) != 0) {
                 strbuf_printf(err, "%s: cannot start the YAML parser\n", name);
                 if (fyp)
@@ -71,6 +71,12 @@ int inject_stream(const struct inject_config *c, const char *name, const char *i
                         /* An empty document (a leading "---") vanishes, as in kube-inject. */
                         fy_parse_document_destroy(fyp, d);
                         continue;
+                }
+                if (yaml_duplicate_key(d, &dup)) {
+                        strbuf_printf(err, "%s: not valid YAML or JSON: %s\n", name, strbuf_str(&dup));
+                        fy_parse_document_destroy(fyp, d);
+                        failed++;
+                        break;
                 }
                 failed += inject_document(c, d, notes, err);
                 text = fy_emit_document_to_string(d, FYECF_MODE_BLOCK | FYECF_INDENT_2 | FYECF_WIDTH_INF |
@@ -107,6 +113,7 @@ int inject_stream(const struct inject_config *c, const char *name, const char *i
         fy_parser_destroy(fyp);
         fy_diag_unref(diag);
         strbuf_deinit(&diagnostics);
+        strbuf_deinit(&dup);
         if (out->error) {
                 strbuf_printf(err, "%s: the output is too large\n", name);
                 failed++;

@@ -104,11 +104,16 @@ int yaml_set(struct fy_document *d, struct fy_node *map, const char *key, struct
         return 0;
 }
 
+static bool plain_safe(const char *s);
+
 int yaml_set_str(struct fy_document *d, struct fy_node *map, const char *key, const char *s)
 {
         struct strbuf b = STRBUF_NULL;
         struct fy_node *n;
 
+        /* A string that reads back as itself needs no parser: a created scalar is plain. */
+        if (plain_safe(s))
+                return yaml_set(d, map, key, fy_node_create_scalar_copy(d, s, strlen(s)));
         yaml_flow_str(&b, s);
         n = b.error ? NULL : yaml_build(d, strbuf_str(&b));
         strbuf_deinit(&b);
@@ -178,6 +183,16 @@ void json_str(struct strbuf *b, const char *s)
 {
         strbuf_puts(b, "\"");
         for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+                /* Runs that need no escape go in one piece (most of a pod's text). */
+                size_t run = 0;
+
+                while (p[run] >= 0x20 && p[run] != 0x7f && p[run] != '"' && p[run] != '\\')
+                        run++;
+                if (run) {
+                        strbuf_append(b, (const char *)p, run);
+                        p += run - 1;
+                        continue;
+                }
                 switch (*p) {
                 case '"': strbuf_puts(b, "\\\""); break;
                 case '\\': strbuf_puts(b, "\\\\"); break;
@@ -313,6 +328,145 @@ size_t yaml_utf8_invalid_at(const char *text, size_t len)
 }
 
 
+struct key_ref {
+        const char *s;
+        size_t len;
+        struct fy_node *node;
+};
+
+static size_t key_pos(struct fy_node *key)
+{
+        struct fy_token *t = fy_node_get_scalar_token(key);
+        const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+
+        return m ? m->input_pos : 0;
+}
+
+static int cmp_key_ref(const void *a, const void *b)
+{
+        const struct key_ref *x = a, *y = b;
+        int r = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+
+        if (r)
+                return r;
+        if (x->len != y->len)
+                return x->len < y->len ? -1 : 1;
+        /* Equal keys in document order, so the one reported is the later one. */
+        return key_pos(x->node) < key_pos(y->node) ? -1 : key_pos(x->node) > key_pos(y->node);
+}
+
+static void duplicate_found(struct strbuf *why, const struct key_ref *k)
+{
+        struct fy_token *t = fy_node_get_scalar_token(k->node);
+        const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
+
+        strbuf_puts(why, "duplicate key ");
+        {
+                char *copy = strndup(k->s, k->len);
+                json_str(why, copy ? copy : "");
+                free(copy);
+        }
+        if (m)
+                strbuf_printf(why, " at line %d, column %d", m->line + 1, m->column + 1);
+}
+
+/* One mapping: pairwise when small, sorted when large (never quadratic in its size). */
+static bool map_has_duplicate(struct fy_node *map, struct strbuf *why)
+{
+        int n = fy_node_mapping_item_count(map);
+        struct key_ref small[16], *k = n <= 16 ? small : calloc((size_t)n, sizeof(*k));
+        struct fy_node_pair *p;
+        void *iter = NULL;
+        int m = 0;
+        bool dup = false;
+
+        if (!k) {
+                strbuf_puts(why, "out of memory checking for duplicate keys");
+                return true;
+        }
+        while ((p = fy_node_mapping_iterate(map, &iter))) {
+                struct fy_node *key = fy_node_pair_key(p);
+
+                /* Only scalar keys take part: Kubernetes objects have no others. */
+                if (!key || !fy_node_is_scalar(key) || fy_node_is_alias(key))
+                        continue;
+                k[m].s = fy_node_get_scalar(key, &k[m].len);
+                k[m].node = key;
+                if (k[m].s)
+                        m++;
+        }
+        if (m <= 16) {
+                for (int i = 1; i < m && !dup; i++)
+                        for (int j = 0; j < i && !dup; j++)
+                                if (k[i].len == k[j].len && memcmp(k[i].s, k[j].s, k[i].len) == 0) {
+                                        duplicate_found(why, &k[i]);
+                                        dup = true;
+                                }
+        } else {
+                qsort(k, (size_t)m, sizeof(*k), cmp_key_ref);
+                for (int i = 1; i < m && !dup; i++)
+                        if (k[i].len == k[i - 1].len && memcmp(k[i].s, k[i - 1].s, k[i].len) == 0) {
+                                duplicate_found(why, &k[i]);
+                                dup = true;
+                        }
+        }
+        if (k != small)
+                free(k);
+        return dup;
+}
+
+struct node_stack {
+        struct fy_node **v;
+        size_t n, cap;
+};
+
+/* Pushes a mapping or sequence (scalars and aliases have no keys below them). */
+static int push_container(struct node_stack *st, struct fy_node *n)
+{
+        if (!n || fy_node_is_scalar(n) || fy_node_is_alias(n))
+                return 0;
+        if (st->n == st->cap) {
+                size_t cap = st->cap ? 2 * st->cap : 64;
+                struct fy_node **v = realloc(st->v, cap * sizeof(*v));
+
+                if (!v)
+                        return -1;
+                st->v = v;
+                st->cap = cap;
+        }
+        st->v[st->n++] = n;
+        return 0;
+}
+
+bool yaml_duplicate_key(struct fy_document *d, struct strbuf *why)
+{
+        struct node_stack st = { 0 };
+        int err = push_container(&st, fy_document_root(d));
+        bool dup = false;
+
+        /* Depth first with a stack of our own: no recursion, so no C stack bound. */
+        while (!err && !dup && st.n > 0) {
+                struct fy_node *n = st.v[--st.n], *it;
+                struct fy_node_pair *p;
+                void *iter = NULL;
+
+                if (fy_node_is_mapping(n)) {
+                        dup = map_has_duplicate(n, why);
+                        while (!dup && !err && (p = fy_node_mapping_iterate(n, &iter)))
+                                err = push_container(&st, fy_node_pair_value(p));
+                } else {
+                        while (!err && (it = fy_node_sequence_iterate(n, &iter)))
+                                err = push_container(&st, it);
+                }
+        }
+        if (err) {
+                strbuf_puts(why, "out of memory checking for duplicate keys");
+                dup = true;
+        }
+        free(st.v);
+        return dup;
+}
+
 static void diag_to_strbuf(struct fy_diag *diag, void *user, const char *buf, size_t len)
 {
         struct strbuf *b = user;
@@ -329,6 +483,7 @@ struct fy_document *yaml_parse_quiet(const char *text, size_t len, struct strbuf
         struct fy_diag *diag;
         struct fy_document *d = NULL;
         struct strbuf msg = STRBUF_NULL;
+        size_t bad;
 
         if (len == 0) {
                 strbuf_puts(why, "empty input");
@@ -338,8 +493,9 @@ struct fy_document *yaml_parse_quiet(const char *text, size_t len, struct strbuf
                 strbuf_printf(why, "a NUL byte at byte %zu", (size_t)((const char *)memchr(text, '\0', len) - text) + 1);
                 return NULL;
         }
-        if (yaml_utf8_invalid_at(text, len) < len) {
-                strbuf_printf(why, "byte %zu is not UTF-8", yaml_utf8_invalid_at(text, len) + 1);
+        bad = yaml_utf8_invalid_at(text, len);
+        if (bad < len) {
+                strbuf_printf(why, "byte %zu is not UTF-8", bad + 1);
                 return NULL;
         }
         fy_diag_cfg_default(&dcfg);
@@ -349,8 +505,11 @@ struct fy_document *yaml_parse_quiet(const char *text, size_t len, struct strbuf
         dcfg.colorize = false;
         diag = fy_diag_create(&dcfg);
         if (diag)
-                d = fy_document_build_from_string(&(struct fy_parse_cfg){ .flags = FYPCF_QUIET, .diag = diag }, text, len);
-        if (!d) {
+                d = fy_document_build_from_string(&(struct fy_parse_cfg){ .flags = YAML_PARSE_FLAGS, .diag = diag }, text, len);
+        if (d && yaml_duplicate_key(d, why)) {
+                fy_document_destroy(d);
+                d = NULL;
+        } else if (!d) {
                 /* libfyaml's own words after "error: ", unless it only said which call failed. */
                 const char *m = strbuf_str(&msg), *at = strstr(m, "error: ");
                 strbuf_puts(why, at ? at + 7 : !*m || strstr(m, "failed") ? "not valid YAML or JSON" : m);

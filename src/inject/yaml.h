@@ -51,6 +51,15 @@ void yaml_to_json(struct strbuf *b, struct fy_node *n);
  * some malformed input, so untrusted text is checked with this first.
  */
 size_t yaml_utf8_invalid_at(const char *text, size_t len);
+/*
+ * How untrusted text is parsed: libfyaml's own duplicate-key check compares every new key with
+ * every earlier one (a 4 MiB mapping of 300,000 keys took hours), so it is off and
+ * yaml_duplicate_key does the check in O(n log n) after the parse.
+ */
+#define YAML_PARSE_FLAGS (FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS)
+/* True, with "duplicate key "K" at line L, column C" appended to why, when a mapping of d has
+ * two equal scalar keys (JSON and YAML both forbid it; Kubernetes rejects it). */
+bool yaml_duplicate_key(struct fy_document *d, struct strbuf *why);
 /* Parses untrusted text into a document: UTF-8 checked first, libfyaml's diagnostics kept out
  * of stderr; on failure NULL, with what was wrong appended to why. */
 struct fy_document *yaml_parse_quiet(const char *text, size_t len, struct strbuf *why);

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/strbuf.h"
+#include "inject/yaml.h"
 #include "proxy/app_probe.h"
 #include "proxy/loop.h"
 #include "proxy/origdst.h"
@@ -131,6 +133,7 @@ static int parse_one(const char *path, struct fy_node *v, struct app_probe_spec 
 
 int app_probes_parse(const char *json, struct app_probes *ret, char *err, size_t errlen)
 {
+        struct strbuf why = STRBUF_NULL;
         struct fy_document *d;
         struct fy_node *root;
         struct fy_node_pair *p;
@@ -140,10 +143,10 @@ int app_probes_parse(const char *json, struct app_probes *ret, char *err, size_t
         *ret = (struct app_probes){ 0 };
         if (!json || !*json)
                 return 0;
-        d = fy_document_build_from_string(&(struct fy_parse_cfg){ .flags = FYPCF_QUIET }, json, (size_t)-1);
+        d = yaml_parse_quiet(json, strlen(json), &why);
         root = d ? fy_document_root(d) : NULL;
         if (!root || !fy_node_is_mapping(root)) {
-                snprintf(err, errlen, "not a JSON object");
+                snprintf(err, errlen, "not a JSON object%s%s", why.len ? ": " : "", strbuf_str(&why));
                 r = -EINVAL;
                 goto out;
         }
@@ -169,6 +172,7 @@ int app_probes_parse(const char *json, struct app_probes *ret, char *err, size_t
 out:
         if (d)
                 fy_document_destroy(d);
+        strbuf_deinit(&why);
         if (r < 0)
                 app_probes_free(ret);
         return r;

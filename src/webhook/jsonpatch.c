@@ -85,7 +85,9 @@ static bool same(struct fy_node *a, struct fy_node *b)
 
 static void op(struct patch *p, const char *what, struct fy_node *value)
 {
-        strbuf_printf(p->out, "%s{\"op\":\"%s\",\"path\":", p->first ? "" : ",", what);
+        strbuf_puts(p->out, p->first ? "{\"op\":\"" : ",{\"op\":\"");
+        strbuf_puts(p->out, what);
+        strbuf_puts(p->out, "\",\"path\":");
         json_str(p->out, strbuf_str(&p->path));
         if (value) {
                 strbuf_puts(p->out, ",\"value\":");
@@ -129,14 +131,79 @@ static void pop(struct patch *p, size_t len)
 
 static void diff(struct patch *p, struct fy_node *a, struct fy_node *b);
 
-static void diff_map(struct patch *p, struct fy_node *a, struct fy_node *b)
+/* A mapping's keys sorted, so that looking one up costs log n: a pod's labels or annotations
+ * can be hundreds of thousands of keys in a 6 MiB request, and a lookup per key by walking the
+ * other mapping was quadratic (minutes of CPU for one request). */
+struct key_index {
+        struct key_entry {
+                const char *s;
+                size_t len;
+                struct fy_node *value;
+        } *v;
+        size_t n;
+};
+
+static int cmp_key_entry(const void *a, const void *b)
+{
+        const struct key_entry *x = a, *y = b;
+        int r = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+
+        return r ? r : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Small mappings are searched in place; a NULL v means "walk the mapping". */
+static void key_index_build(struct key_index *ix, struct fy_node *map)
 {
         struct fy_node_pair *pr;
         void *iter = NULL;
+        int n = fy_node_mapping_item_count(map);
 
+        *ix = (struct key_index){ 0 };
+        if (n <= 32 || !(ix->v = calloc((size_t)n, sizeof(*ix->v))))
+                return;
+        while ((pr = fy_node_mapping_iterate(map, &iter))) {
+                struct key_entry *e = &ix->v[ix->n];
+
+                if (!fy_node_is_scalar(fy_node_pair_key(pr)) || !(e->s = fy_node_get_scalar(fy_node_pair_key(pr), &e->len)))
+                        continue;
+                e->value = fy_node_pair_value(pr);
+                ix->n++;
+        }
+        qsort(ix->v, ix->n, sizeof(*ix->v), cmp_key_entry);
+}
+
+/* The value of key k in map (found through ix when it was built), or NULL; *found says whether
+ * the key is there at all (its value may be a null node). */
+static struct fy_node *key_lookup(const struct key_index *ix, struct fy_node *map, const char *k, bool *found)
+{
+        if (ix->v) {
+                struct key_entry want = { .s = k, .len = strlen(k) }, *e;
+
+                e = bsearch(&want, ix->v, ix->n, sizeof(*ix->v), cmp_key_entry);
+                *found = e != NULL;
+                return e ? e->value : NULL;
+        }
+        {
+                struct fy_node_pair *pr = fy_node_mapping_lookup_pair_by_simple_key(map, k, strlen(k));
+
+                *found = pr != NULL;
+                return pr ? fy_node_pair_value(pr) : NULL;
+        }
+}
+
+static void diff_map(struct patch *p, struct fy_node *a, struct fy_node *b)
+{
+        struct key_index ia, ib;
+        struct fy_node_pair *pr;
+        void *iter = NULL;
+        bool found;
+
+        key_index_build(&ia, a);
+        key_index_build(&ib, b);
         while ((pr = fy_node_mapping_iterate(a, &iter))) {
                 const char *k = yaml_str(fy_node_pair_key(pr));
-                if (k && !yaml_get(b, k)) {
+
+                if (k && (key_lookup(&ib, b, k, &found), !found)) {
                         size_t old = push_key(p, k);
                         op(p, "remove", NULL);
                         pop(p, old);
@@ -150,14 +217,16 @@ static void diff_map(struct patch *p, struct fy_node *a, struct fy_node *b)
 
                 if (!k)
                         continue;
-                av = yaml_get(a, k);
+                av = key_lookup(&ia, a, k, &found);
                 old = push_key(p, k);
-                if (!av)
+                if (!found)
                         op(p, "add", fy_node_pair_value(pr));
                 else
                         diff(p, av, fy_node_pair_value(pr));
                 pop(p, old);
         }
+        free(ia.v);
+        free(ib.v);
 }
 
 static void diff_seq(struct patch *p, struct fy_node *a, struct fy_node *b)

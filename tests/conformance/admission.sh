@@ -40,10 +40,13 @@ EOF
 }
 
 # inject_pod REQUEST OUT: what `pilotfish inject` makes of the request's pod (namespace filled).
+# fy_flags: extra fy-tool options (its duplicate-key check is quadratic, so the test of huge
+# mappings turns it off for pilotfish's own output).
+fy_flags=
 inject_pod() {
         jq --arg ns "$(jq -r '.request.namespace // ""' "$1")" \
                 '.request.object | del(.metadata.managedFields) | .metadata.namespace = (.metadata.namespace // $ns)' "$1" >"$tmp/pod.json"
-        "$PILOTFISH" inject -f "$tmp/pod.json" 2>/dev/null | fy-tool --dump --mode json - | jq -S -c 'select(. != null)' >"$2"
+        "$PILOTFISH" inject -f "$tmp/pod.json" 2>/dev/null | fy-tool $fy_flags --dump --mode json - | jq -S -c 'select(. != null)' >"$2"
 }
 
 # check_injected NAME REQUEST: the answer is a patch that yields pilotfish inject's pod.
@@ -142,6 +145,47 @@ neg invalid-annotations.json '.response.allowed == false and ([.response.status.
         "allowed false, every bad annotation named"
 neg unknown-admission-version.json '(has("apiVersion") | not) and .response.allowed == false and (.response.status.message | test("registered"))' \
         "allowed false, no apiVersion, not registered"
+
+# --- duplicate keys: JSON and the API server forbid them; libfyaml's own check is off (it is
+# quadratic), so the webhook's must catch every spelling of a repeated key.
+dup_case() {
+        local name=$1 labels=$2 want=$3 ans
+        jq --argjson l "$labels" '.request.object.metadata.labels = {}' "$corpus/admission/v1-pod-create-from-replicaset.json" |
+                $py -c 'import sys; t = sys.stdin.read(); print(t.replace("\"labels\": {}", "\"labels\": " + sys.argv[1], 1))' "$labels" >"$tmp/dup.json"
+        ans=$("$REVIEW_TOOL" "$tmp/dup.json")
+        if [ "$(jq -r '[.response.allowed, .response.uid] | @tsv' <<<"$ans")" = "$(printf 'false\t')" ] &&
+           jq -e --arg w "$want" '.response.status.message | contains($w)' <<<"$ans" >/dev/null; then
+                ok "duplicate key ($name): allowed false, the message names it"
+        else
+                not_ok "duplicate key ($name): allowed false, the message names it ($want)" "$(head -c 600 <<<"$ans")"
+        fi
+}
+dup_case "two equal keys" '{"app": "a", "app": "b"}' 'duplicate key "app" at line'
+dup_case "one escaped" '{"app": "a", "\u0061pp": "b"}' 'duplicate key "app"'
+dup_case "among 40 keys (sorted check)" \
+        "$($py -c 'import json; d = ["\"k%02d\": \"v\"" % i for i in range(40)]; d.insert(30, "\"k05\": \"w\""); print("{" + ", ".join(d) + "}")')" \
+        'duplicate key "k05"'
+"$REVIEW_TOOL" "$corpus/admission/v1-pod-create-from-replicaset.json" >"$tmp/plain.json"
+if jq -e '.response.allowed == true' "$tmp/plain.json" >/dev/null; then
+        ok "no duplicate: the same request with distinct keys is injected"
+else
+        not_ok "no duplicate: the same request with distinct keys is injected" "$(head -c 600 "$tmp/plain.json")"
+fi
+
+# --- mappings of 150,000 keys (a 2 MiB request): before, one such request
+# held a CPU for hours (lookups by walking the mapping, twice quadratic). The answer must come
+# and be right: the patch, applied, is what pilotfish inject makes of the pod.
+$py - "$corpus/admission/v1-pod-create-from-replicaset.json" >"$tmp/huge.json" <<'EOF'
+import json, sys
+req = json.load(open(sys.argv[1]))
+meta = req["request"]["object"]["metadata"]
+meta["labels"].update({"l%06d" % i: "v" for i in range(75000)})
+meta["annotations"].update({"a%06d" % i: "v" for i in range(75000)})
+print(json.dumps(req, separators=(",", ":")))
+EOF
+fy_flags=--allow-duplicate-keys
+check_injected "150,000 labels and annotations ($(($(stat -c %s "$tmp/huge.json") / 1024)) KiB)" "$tmp/huge.json"
+fy_flags=
 
 # --- URL path parameters (SEMANTICS 1.3)
 ans=$("$REVIEW_TOOL" "$corpus/admission/v1beta1-pod-create-kubectl-run.json" /inject/cluster/east/net/net1/extra/a--slash--b)

@@ -6,7 +6,7 @@
 #   - no -f, a missing file, an unknown flag: exit 1 with Istio's or a clear message;
 #   - -f - reads standard input and gives what -f FILE gives; -o FILE writes the file and
 #     nothing to standard output;
-#   - broken YAML (with its line and column), a pod without containers, wrong types, and one
+#   - broken YAML (with its line and column), a duplicate key, a pod without containers, wrong types, and one
 #     bad workload among good ones: exit 1, nothing on standard output, no -o file;
 #   - a host-network pod is skipped with Istio's message and passes through; a Service passes
 #     through unchanged;
@@ -82,6 +82,8 @@ fi
 
 printf 'kind: Pod\nspec:\n  containers: [\n' >"$T/broken.yaml"
 expect_fail "broken YAML: exit 1 with file, line and column" "$T/broken.yaml:4:1: not valid YAML or JSON" -f "$T/broken.yaml"
+printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: twice\n  labels: {app: a, "app": b}\nspec: {containers: [{name: a, image: b}]}\n' >"$T/dup.yaml"
+expect_fail "a duplicate key: exit 1 with the key, line and column" "$T/dup.yaml: not valid YAML or JSON: duplicate key \"app\" at line 5, column 21" -f "$T/dup.yaml"
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: empty}\nspec: {containers: []}\n' >"$T/empty.yaml"
 expect_fail "a pod without containers: exit 1 naming it" 'Pod "default/empty": the pod has no containers' -f "$T/empty.yaml"
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: typed}\nspec: {containers: "web"}\n' >"$T/typed.yaml"
