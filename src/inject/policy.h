@@ -22,6 +22,9 @@ enum inject_decision {
  */
 enum inject_decision inject_decide(const struct inject_config *c, struct fy_node *meta, struct fy_node *spec,
                                    const char *namespace);
+/* The same without the warnings: for a first look whose YES is followed by inject_decide. */
+enum inject_decision inject_decide_quiet(const struct inject_config *c, struct fy_node *meta, struct fy_node *spec,
+                                         const char *namespace);
 
 /* True when labels (a mapping, may be NULL) match selector: "k=v,k2!=v2,k3,!k4". */
 bool label_selector_match(const char *selector, struct fy_node *labels);

@@ -10,13 +10,27 @@
 #include <strings.h>
 
 #include "common/strbuf.h"
+#include "inject/build_cache.h"
 #include "inject/yaml.h"
 
 struct fy_node *yaml_get(struct fy_node *map, const char *key)
 {
+        struct fy_node_pair *p;
+        void *iter = NULL;
+        size_t len = strlen(key);
+
         if (!map || !fy_node_is_mapping(map))
                 return NULL;
-        return fy_node_mapping_lookup_value_by_simple_key(map, key, strlen(key));
+        /* A walk comparing the keys' text: libfyaml's own lookup compares through its atom
+         * iterators and was a tenth of an injection. */
+        while ((p = fy_node_mapping_iterate(map, &iter))) {
+                size_t kl;
+                const char *k = yaml_scalar(fy_node_pair_key(p), &kl);
+
+                if (k && kl == len && memcmp(k, key, len) == 0)
+                        return fy_node_pair_value(p);
+        }
+        return NULL;
 }
 
 const char *yaml_str(struct fy_node *n)
@@ -179,34 +193,75 @@ static bool plain_safe(const char *s)
         return !digits_only;
 }
 
-void json_str(struct strbuf *b, const char *s)
+void json_strn(struct strbuf *b, const char *s, size_t len)
 {
-        strbuf_puts(b, "\"");
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                /* Runs that need no escape go in one piece (most of a pod's text). */
-                size_t run = 0;
+        const unsigned char *p = (const unsigned char *)s, *end = p + len;
 
-                while (p[run] >= 0x20 && p[run] != 0x7f && p[run] != '"' && p[run] != '\\')
-                        run++;
-                if (run) {
-                        strbuf_append(b, (const char *)p, run);
-                        p += run - 1;
-                        continue;
-                }
+        strbuf_puts(b, "\"");
+        while (p < end) {
+                /* Runs that need no escape go in one piece (most of a pod's text). */
+                const unsigned char *run = p;
+
+                while (p < end && *p >= 0x20 && *p != 0x7f && *p != '"' && *p != '\\')
+                        p++;
+                if (p > run)
+                        strbuf_append(b, (const char *)run, (size_t)(p - run));
+                if (p == end)
+                        break;
                 switch (*p) {
                 case '"': strbuf_puts(b, "\\\""); break;
                 case '\\': strbuf_puts(b, "\\\\"); break;
                 case '\n': strbuf_puts(b, "\\n"); break;
                 case '\r': strbuf_puts(b, "\\r"); break;
                 case '\t': strbuf_puts(b, "\\t"); break;
-                default:
-                        if (*p < 0x20 || *p == 0x7f)
-                                strbuf_printf(b, "\\u%04x", *p);
-                        else
-                                strbuf_append(b, (const char *)p, 1);
+                default: strbuf_printf(b, "\\u%04x", *p);
                 }
+                p++;
         }
         strbuf_puts(b, "\"");
+}
+
+void json_str(struct strbuf *b, const char *s)
+{
+        json_strn(b, s, strlen(s));
+}
+
+const char *yaml_scalar(struct fy_node *n, size_t *len)
+{
+        const char *s;
+
+        if (!n || !fy_node_is_scalar(n) || fy_node_is_alias(n) || !(s = fy_node_get_scalar(n, len)))
+                return NULL;
+        return s;
+}
+
+/* A plain scalar JSON keeps unquoted: true, false, or a number strtod reads whole. */
+bool yaml_json_raw(struct fy_node *n, const char *s, size_t len)
+{
+        char small[64], *buf, *end;
+        bool digit = false, whole;
+
+        if (!s || fy_node_get_style(n) != FYNS_PLAIN)
+                return false;
+        if ((len == 4 && !memcmp(s, "true", 4)) || (len == 5 && !memcmp(s, "false", 5)))
+                return true;
+        for (size_t i = 0; i < len; i++) {
+                if (!s[i] || !strchr("-0123456789.eE+", s[i]))
+                        return false;
+                digit = digit || (s[i] >= '0' && s[i] <= '9');
+        }
+        if (!digit)
+                return false;
+        buf = len < sizeof(small) ? small : malloc(len + 1);
+        if (!buf)
+                return false;
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        strtod(buf, &end);
+        whole = *end == '\0';
+        if (buf != small)
+                free(buf);
+        return whole;
 }
 
 void yaml_flow_str(struct strbuf *b, const char *s)
@@ -219,8 +274,13 @@ void yaml_flow_str(struct strbuf *b, const char *s)
 
 struct fy_node *yaml_build(struct fy_document *d, const char *text)
 {
-        char *copy = strdup(text);
+        int memo;
+        struct fy_node *n = build_cache_build(d, text, &memo);
+        char *copy;
 
+        if (memo)
+                return n;
+        copy = strdup(text);
         if (!copy)
                 return NULL;
         /* libfyaml frees the copy with the document. */
@@ -239,9 +299,11 @@ void yaml_to_json(struct strbuf *b, struct fy_node *n)
 
                 strbuf_puts(b, "{");
                 while ((p = fy_node_mapping_iterate(n, &iter))) {
-                        const char *k = yaml_str(fy_node_pair_key(p));
+                        size_t kl = 0;
+                        const char *k = yaml_scalar(fy_node_pair_key(p), &kl);
+
                         strbuf_puts(b, first ? "" : ",");
-                        json_str(b, k ? k : "");
+                        json_strn(b, k ? k : "", k ? kl : 0);
                         strbuf_puts(b, ":");
                         yaml_to_json(b, fy_node_pair_value(p));
                         first = false;
@@ -259,20 +321,14 @@ void yaml_to_json(struct strbuf *b, struct fy_node *n)
                 }
                 strbuf_puts(b, "]");
         } else {
-                const char *s = yaml_str(n);
-                /* A plain number or boolean stays one; anything else is a string. */
-                bool plain = s && fy_node_get_style(n) == FYNS_PLAIN;
-                bool raw = plain && (strcmp(s, "true") == 0 || strcmp(s, "false") == 0);
+                size_t len = 0;
+                const char *s = yaml_scalar(n, &len);
 
-                if (plain && !raw && strspn(s, "-0123456789.eE+") == strlen(s) && strpbrk(s, "0123456789")) {
-                        char *end;
-                        strtod(s, &end);
-                        raw = *end == '\0';
-                }
-                if (raw)
-                        strbuf_puts(b, s);
+                /* A plain number or boolean stays one; anything else is a string. */
+                if (yaml_json_raw(n, s, len))
+                        strbuf_append(b, s, len);
                 else
-                        json_str(b, s ? s : "");
+                        json_strn(b, s ? s : "", s ? len : 0);
         }
 }
 

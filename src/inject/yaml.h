@@ -43,6 +43,13 @@ struct fy_node *yaml_seq_find_named(struct fy_node *seq, const char *name);
 void yaml_flow_str(struct strbuf *b, const char *s);
 /* Appends s to b as a JSON string. */
 void json_str(struct strbuf *b, const char *s);
+/* The same for len bytes (a scalar's text may hold a NUL). */
+void json_strn(struct strbuf *b, const char *s, size_t len);
+/* A scalar's text and length without the copy yaml_str makes to add a NUL; NULL for anything
+ * else. Owned by the node. */
+const char *yaml_scalar(struct fy_node *n, size_t *len);
+/* Whether JSON keeps the scalar n (text s, len bytes) unquoted: a plain true, false or number. */
+bool yaml_json_raw(struct fy_node *n, const char *s, size_t len);
 /* Appends n to b as compact JSON (plain numbers and booleans stay unquoted). */
 void yaml_to_json(struct strbuf *b, struct fy_node *n);
 /*

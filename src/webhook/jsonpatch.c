@@ -19,22 +19,6 @@ struct patch {
         bool first;
 };
 
-/* What JSON makes of a scalar: a plain true/false/number stays one, anything else is a
- * string (the rule yaml_to_json writes by). */
-static bool json_raw(struct fy_node *n, const char *s)
-{
-        char *end;
-
-        if (!s || fy_node_get_style(n) != FYNS_PLAIN)
-                return false;
-        if (!strcmp(s, "true") || !strcmp(s, "false"))
-                return true;
-        if (strspn(s, "-0123456789.eE+") != strlen(s) || !strpbrk(s, "0123456789"))
-                return false;
-        strtod(s, &end);
-        return *end == '\0';
-}
-
 /*
  * Equal as JSON, without writing either out: the head and tail of every sequence are compared
  * this way, so it must not cost a serialisation per item.
@@ -54,12 +38,14 @@ static bool same(struct fy_node *a, struct fy_node *b)
                 if (fy_node_mapping_item_count(a) != fy_node_mapping_item_count(b))
                         return false;
                 while ((pa = fy_node_mapping_iterate(a, &ia))) {
+                        size_t la = 0, lb = 0;
                         const char *ka, *kb;
 
                         pb = fy_node_mapping_iterate(b, &ib);
-                        ka = yaml_str(fy_node_pair_key(pa));
-                        kb = pb ? yaml_str(fy_node_pair_key(pb)) : NULL;
-                        if (!ka || !kb || strcmp(ka, kb) != 0 || !same(fy_node_pair_value(pa), fy_node_pair_value(pb)))
+                        ka = yaml_scalar(fy_node_pair_key(pa), &la);
+                        kb = pb ? yaml_scalar(fy_node_pair_key(pb), &lb) : NULL;
+                        if (!ka || !kb || la != lb || memcmp(ka, kb, la) != 0 ||
+                            !same(fy_node_pair_value(pa), fy_node_pair_value(pb)))
                                 return false;
                 }
                 return true;
@@ -78,8 +64,11 @@ static bool same(struct fy_node *a, struct fy_node *b)
                 return true;
         }
         {
-                const char *sa = yaml_str(a), *sb = yaml_str(b);
-                return sa && sb && strcmp(sa, sb) == 0 && json_raw(a, sa) == json_raw(b, sb);
+                size_t la = 0, lb = 0;
+                const char *sa = yaml_scalar(a, &la), *sb = yaml_scalar(b, &lb);
+
+                return sa && sb && la == lb && memcmp(sa, sb, la) == 0 &&
+                       yaml_json_raw(a, sa, la) == yaml_json_raw(b, sb, lb);
         }
 }
 
@@ -88,7 +77,7 @@ static void op(struct patch *p, const char *what, struct fy_node *value)
         strbuf_puts(p->out, p->first ? "{\"op\":\"" : ",{\"op\":\"");
         strbuf_puts(p->out, what);
         strbuf_puts(p->out, "\",\"path\":");
-        json_str(p->out, strbuf_str(&p->path));
+        json_strn(p->out, p->path.s ? p->path.s : "", p->path.len);
         if (value) {
                 strbuf_puts(p->out, ",\"value\":");
                 yaml_to_json(p->out, value);
@@ -98,12 +87,12 @@ static void op(struct patch *p, const char *what, struct fy_node *value)
 }
 
 /* Pushes "/key" (escaped) onto the path; returns the old length to pop back to. */
-static size_t push_key(struct patch *p, const char *key)
+static size_t push_key(struct patch *p, const char *key, size_t len)
 {
         size_t old = p->path.len;
 
         strbuf_puts(&p->path, "/");
-        for (const char *c = key; *c; c++) {
+        for (const char *c = key; c < key + len; c++) {
                 if (*c == '~')
                         strbuf_puts(&p->path, "~0");
                 else if (*c == '/')
@@ -116,9 +105,15 @@ static size_t push_key(struct patch *p, const char *key)
 
 static size_t push_index(struct patch *p, int i)
 {
-        size_t old = p->path.len;
+        char digits[16];
+        size_t old = p->path.len, n = sizeof(digits);
 
-        strbuf_printf(&p->path, "/%d", i);
+        /* By hand: printf was a tenth of a patch's cost. */
+        do
+                digits[--n] = (char)('0' + i % 10);
+        while ((i /= 10) > 0 && n > 1);
+        digits[--n] = '/';
+        strbuf_append(&p->path, digits + n, sizeof(digits) - n);
         return old;
 }
 
@@ -174,17 +169,18 @@ static void key_index_build(struct key_index *ix, struct fy_node *map)
 
 /* The value of key k in map (found through ix when it was built), or NULL; *found says whether
  * the key is there at all (its value may be a null node). */
-static struct fy_node *key_lookup(const struct key_index *ix, struct fy_node *map, const char *k, bool *found)
+static struct fy_node *key_lookup(const struct key_index *ix, struct fy_node *map, const char *k, size_t len,
+                                  bool *found)
 {
         if (ix->v) {
-                struct key_entry want = { .s = k, .len = strlen(k) }, *e;
+                struct key_entry want = { .s = k, .len = len }, *e;
 
                 e = bsearch(&want, ix->v, ix->n, sizeof(*ix->v), cmp_key_entry);
                 *found = e != NULL;
                 return e ? e->value : NULL;
         }
         {
-                struct fy_node_pair *pr = fy_node_mapping_lookup_pair_by_simple_key(map, k, strlen(k));
+                struct fy_node_pair *pr = fy_node_mapping_lookup_pair_by_simple_key(map, k, len);
 
                 *found = pr != NULL;
                 return pr ? fy_node_pair_value(pr) : NULL;
@@ -201,24 +197,25 @@ static void diff_map(struct patch *p, struct fy_node *a, struct fy_node *b)
         key_index_build(&ia, a);
         key_index_build(&ib, b);
         while ((pr = fy_node_mapping_iterate(a, &iter))) {
-                const char *k = yaml_str(fy_node_pair_key(pr));
+                size_t kl = 0;
+                const char *k = yaml_scalar(fy_node_pair_key(pr), &kl);
 
-                if (k && (key_lookup(&ib, b, k, &found), !found)) {
-                        size_t old = push_key(p, k);
+                if (k && (key_lookup(&ib, b, k, kl, &found), !found)) {
+                        size_t old = push_key(p, k, kl);
                         op(p, "remove", NULL);
                         pop(p, old);
                 }
         }
         iter = NULL;
         while ((pr = fy_node_mapping_iterate(b, &iter))) {
-                const char *k = yaml_str(fy_node_pair_key(pr));
+                size_t kl = 0, old;
+                const char *k = yaml_scalar(fy_node_pair_key(pr), &kl);
                 struct fy_node *av;
-                size_t old;
 
                 if (!k)
                         continue;
-                av = key_lookup(&ia, a, k, &found);
-                old = push_key(p, k);
+                av = key_lookup(&ia, a, k, kl, &found);
+                old = push_key(p, k, kl);
                 if (!found)
                         op(p, "add", fy_node_pair_value(pr));
                 else

@@ -1,7 +1,8 @@
 /*
- * AdmissionReview handling; see review.h. The request is parsed with libfyaml (JSON is YAML),
- * the pod is copied before injection so the patch can be the difference of the two trees, and
- * the answer is written by hand: it has five fields.
+ * AdmissionReview handling; see review.h. The request is parsed with libfyaml (JSON is YAML).
+ * A pod the policy skips is answered straight after the parse; any other is copied before
+ * injection so the patch can be the difference of the two trees. The answer is written by
+ * hand: it has five fields.
  */
 #include <libfyaml.h>
 #include <openssl/evp.h>
@@ -11,6 +12,7 @@
 
 #include "common/strbuf.h"
 #include "inject/inject.h"
+#include "inject/policy.h"
 #include "inject/yaml.h"
 #include "webhook/jsonpatch.h"
 #include "webhook/review.h"
@@ -162,7 +164,9 @@ static void patch_answer(struct strbuf *out, const char *api_version, const char
         }
         EVP_EncodeBlock(b64, (const unsigned char *)patch->s, (int)patch->len);
         head(out, api_version, uid);
-        strbuf_printf(out, ",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"%s\"}}", (const char *)b64);
+        strbuf_puts(out, ",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"");
+        strbuf_puts(out, (const char *)b64);
+        strbuf_puts(out, "\"}}");
         free(b64);
 }
 
@@ -209,6 +213,21 @@ enum review_outcome review_handle(const struct inject_config *c, const char *bod
         if (!yaml_is_map(pod)) {
                 denied(out, api, uid, "request.object is not a Pod (a JSON object is expected)");
                 goto out;
+        }
+        /* A pod the policy skips needs no copy and no injection (the same decision inject_pod
+         * makes first): the answer to a host-network or opted-out pod costs only the parse. */
+        {
+                struct fy_node *m0 = yaml_get(pod, "metadata"), *spec = yaml_get(pod, "spec");
+                const char *ns0 = yaml_get_str(m0, "namespace");
+
+                if (!ns0 || !*ns0)
+                        ns0 = yaml_get_str(req, "namespace");
+                if (yaml_is_map(spec) && inject_decide_quiet(c, m0, spec, ns0 && *ns0 ? ns0 : "default") != INJECT_YES) {
+                        head(out, api, uid);
+                        strbuf_puts(out, ",\"allowed\":true}}");
+                        r = REVIEW_SKIPPED;
+                        goto out;
+                }
         }
         /* managedFields never take part (SEMANTICS 1.1): gone before the copy, so not in the patch. */
         yaml_remove(d, yaml_get(pod, "metadata"), "managedFields");

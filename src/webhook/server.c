@@ -23,6 +23,7 @@
 
 #include "common/log.h"
 #include "common/strbuf.h"
+#include "inject/build_cache.h"
 #include "inject/settings.h"
 #include "proxy/http.h"
 #include "proxy/worker.h"
@@ -217,6 +218,8 @@ static void *conn_thread(void *data)
         struct strbuf buf = STRBUF_NULL;
 
         SSL_CTX_free(ctx);      /* the SSL holds its own reference */
+        /* Pods of one burst build the same containers: the memo lives as long as the connection. */
+        build_cache_begin(32);
         buf.limit = BODY_MAX + HTTP_HEAD_MAX + 65536;
         set_timeout(cn->fd, cn->s->read_timeout_s);
         if (!ssl || SSL_set_fd(ssl, cn->fd) != 1 || SSL_accept(ssl) != 1)
@@ -256,6 +259,7 @@ static void *conn_thread(void *data)
         }
         SSL_shutdown(ssl);
 out:
+        build_cache_end();
         SSL_free(ssl);
         ERR_clear_error();
         strbuf_deinit(&buf);
