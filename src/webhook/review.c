@@ -14,6 +14,7 @@
 #include "inject/inject.h"
 #include "inject/policy.h"
 #include "inject/yaml.h"
+#include "webhook/answer_cache.h"
 #include "webhook/jsonpatch.h"
 #include "webhook/review.h"
 
@@ -33,6 +34,20 @@ static void head(struct strbuf *out, const char *api_version, const char *uid)
         json_str(out, api_version);
         strbuf_puts(out, ",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":");
         json_str(out, uid ? uid : "");
+}
+
+/* The answer cache's key: the body less the uid's text, as the parser found it. */
+static void cache_key(const char *path, const char *body, size_t len, struct fy_node *uid_node,
+                      unsigned char key[ANSWER_KEY_SIZE])
+{
+        struct fy_token *t = uid_node && fy_node_is_scalar(uid_node) ? fy_node_get_scalar_token(uid_node) : NULL;
+        const struct fy_mark *a = t ? fy_token_start_mark(t) : NULL, *b = t ? fy_token_end_mark(t) : NULL;
+
+        if (!a || !b || !answer_cache_enabled()) {
+                memset(key, 0, ANSWER_KEY_SIZE);        /* never stored, never found */
+                return;
+        }
+        answer_cache_key(path ? path : "", body, len, a->input_pos, b->input_pos, key);
 }
 
 static void denied(struct strbuf *out, const char *api_version, const char *uid, const char *why)
@@ -153,27 +168,28 @@ static void apply_overrides(struct fy_document *d, struct fy_node *pod, const st
         }
 }
 
-static void patch_answer(struct strbuf *out, const char *api_version, const char *uid, const struct strbuf *patch)
+/* What follows the uid in an answer with a patch. */
+static void patch_tail(struct strbuf *tail, const struct strbuf *patch)
 {
         size_t n = 4 * ((patch->len + 2) / 3) + 1;
         unsigned char *b64 = malloc(n);
 
         if (!b64) {
-                out->error = -1;
+                tail->error = -1;
                 return;
         }
         EVP_EncodeBlock(b64, (const unsigned char *)patch->s, (int)patch->len);
-        head(out, api_version, uid);
-        strbuf_puts(out, ",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"");
-        strbuf_puts(out, (const char *)b64);
-        strbuf_puts(out, "\"}}");
+        strbuf_puts(tail, ",\"allowed\":true,\"patchType\":\"JSONPatch\",\"patch\":\"");
+        strbuf_puts(tail, (const char *)b64);
+        strbuf_puts(tail, "\"}}");
         free(b64);
 }
 
 enum review_outcome review_handle(const struct inject_config *c, const char *body, size_t len, const char *path,
                                   struct strbuf *out)
 {
-        struct strbuf why = STRBUF_NULL, msg = STRBUF_NULL, patch = STRBUF_NULL;
+        struct strbuf why = STRBUF_NULL, msg = STRBUF_NULL, patch = STRBUF_NULL, tail = STRBUF_NULL;
+        unsigned char key[ANSWER_KEY_SIZE];
         struct env_override ov[32];
         struct fy_document *d;
         struct fy_node *root, *req, *pod, *before, *meta;
@@ -229,6 +245,14 @@ enum review_outcome review_handle(const struct inject_config *c, const char *bod
                         goto out;
                 }
         }
+        /* The same request but for its uid was answered before (the pods of one burst). */
+        cache_key(path, body, len, yaml_get(req, "uid"), key);
+        if (answer_cache_get(key, &tail)) {
+                head(out, api, uid);
+                strbuf_append(out, tail.s, tail.len);
+                r = REVIEW_INJECTED;
+                goto out;
+        }
         /* managedFields never take part (SEMANTICS 1.1): gone before the copy, so not in the patch. */
         yaml_remove(d, yaml_get(pod, "metadata"), "managedFields");
         /* The copy is the pod exactly as sent (less managedFields): a metadata the injection
@@ -262,7 +286,13 @@ enum review_outcome review_handle(const struct inject_config *c, const char *bod
                 if (!ns || !*ns)
                         yaml_remove(d, yaml_get(pod, "metadata"), "namespace");
                 json_patch_diff(before, pod, &patch);
-                patch_answer(out, api, uid, &patch);
+                patch_tail(&tail, &patch);
+                head(out, api, uid);
+                strbuf_append(out, tail.s ? tail.s : "", tail.len);
+                if (tail.error)
+                        out->error = tail.error;
+                else
+                        answer_cache_put(key, tail.s, tail.len);
                 r = REVIEW_INJECTED;
                 break;
         }
@@ -275,6 +305,7 @@ out:
         strbuf_deinit(&why);
         strbuf_deinit(&msg);
         strbuf_deinit(&patch);
+        strbuf_deinit(&tail);
         if (d)
                 fy_document_destroy(d);
         return r;

@@ -27,6 +27,7 @@
 #include "inject/settings.h"
 #include "proxy/http.h"
 #include "proxy/worker.h"
+#include "webhook/answer_cache.h"
 #include "webhook/review.h"
 #include "webhook/server.h"
 #include "webhook/tls.h"
@@ -97,7 +98,7 @@ static int respond(SSL *ssl, int status, const char *type, const char *body, siz
 
 static void metrics_text(struct strbuf *b)
 {
-        unsigned long cum = 0;
+        unsigned long cum = 0, hits, misses;
 
         strbuf_printf(b, "# HELP sidecar_injection_requests_total Total number of injection requests.\n"
                          "# TYPE sidecar_injection_requests_total counter\nsidecar_injection_requests_total %lu\n",
@@ -111,6 +112,13 @@ static void metrics_text(struct strbuf *b)
         strbuf_printf(b, "# HELP sidecar_injection_skip_total Total number of skipped injection requests.\n"
                          "# TYPE sidecar_injection_skip_total counter\nsidecar_injection_skip_total %lu\n",
                       atomic_load(&stats.skip));
+        answer_cache_stats(&hits, &misses);
+        strbuf_printf(b, "# HELP pilotfish_webhook_answer_cache_hits_total Injections answered from the answer cache.\n"
+                         "# TYPE pilotfish_webhook_answer_cache_hits_total counter\n"
+                         "pilotfish_webhook_answer_cache_hits_total %lu\n"
+                         "# HELP pilotfish_webhook_answer_cache_misses_total Injection requests the answer cache did not hold.\n"
+                         "# TYPE pilotfish_webhook_answer_cache_misses_total counter\n"
+                         "pilotfish_webhook_answer_cache_misses_total %lu\n", hits, misses);
         strbuf_puts(b, "# HELP sidecar_injection_time_seconds Total time taken for injection in seconds.\n"
                        "# TYPE sidecar_injection_time_seconds histogram\n");
         for (size_t i = 0; i < N_BUCKETS; i++) {
@@ -293,6 +301,7 @@ int webhook_serve(const struct webhook_settings *s, const struct inject_config *
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         sigdelset(&mask, SIGPIPE);
         sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+        answer_cache_init(s->answer_cache);
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, 256 * 1024);
@@ -346,6 +355,8 @@ int webhook_serve(const struct webhook_settings *s, const struct inject_config *
         if (atomic_load(&stats.connections) > 0)
                 log_warn("%u connections still open after %u s; exiting", atomic_load(&stats.connections), s->shutdown_grace_s);
         pthread_attr_destroy(&attr);
+        if (atomic_load(&stats.connections) == 0)
+                answer_cache_deinit();  /* else a thread still running may look an answer up */
         tls_deinit();
         if (sfd >= 0)
                 close(sfd);

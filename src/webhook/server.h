@@ -18,6 +18,7 @@ struct webhook_settings {
         unsigned read_timeout_s;        /* one request's head and body */
         unsigned idle_timeout_s;        /* between keep-alive requests */
         unsigned shutdown_grace_s;      /* SIGTERM: how long requests in flight may take */
+        unsigned answer_cache;          /* answers kept (webhook/answer_cache.h); 0: none */
 };
 
 /* Serves until SIGTERM or SIGINT. Returns the process's exit status. */

@@ -21,6 +21,9 @@
 #   - /healthz and /readyz answer 200; /metrics passes promtool and counts what was sent;
 #   - replacing the certificate and key files while requests run: new connections get the new
 #     certificate (verified against a new CA), and no request fails;
+#   - the answer cache: the same request with another uid is answered from it (the metrics
+#     count the hit) with the handler's answer for that uid; a changed label or another path
+#     is computed afresh; --answer-cache 0 turns it off;
 #   - SIGTERM: exit 0.
 
 . "$(dirname "$0")/lib.sh"
@@ -176,6 +179,39 @@ assert_eq "sidecar_injection_requests_total counts the requests sent ($want)" "$
 assert_eq "sidecar_injection_skip_total counts the host-network pod (1)" \
         "$(awk '$1 == "sidecar_injection_skip_total" { print $2 }' "$T/metrics")" 1
 
+# The answer cache: the same request with another uid is answered from it, and the answer is
+# the handler's for that uid; a request that differs anywhere else is computed afresh.
+metric() { wcurl "$T/a/ca.crt" "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+# same_answer NAME FILE [PATH]: POST FILE (to /inject or PATH) gives the handler's own answer.
+same_answer() {
+        local name=$1 f=$2 path=${3:-/inject} code
+        code=$(wcurl "$T/a/ca.crt" -o "$T/answer" -w '%{http_code}' -H 'Content-Type: application/json' \
+                --data-binary "@$f" "https://$NAME:$PORT$path")
+        "$REVIEW_TOOL" "$f" "$path" >"$T/want"
+        if [ "$code" = 200 ] && [ "$(jq -S -c . "$T/answer")" = "$(jq -S -c . "$T/want")" ]; then
+                ok "$name"
+        else
+                not_ok "$name" "status $code; got $(head -c 300 "$T/answer")"
+        fi
+}
+src=$corpus/v1-pod-create-from-replicaset.json
+for u in 1 2; do
+        jq -c --arg u "11111111-aaaa-4bbb-8ccc-00000000000$u" '.request.uid = $u' "$src" >"$T/burst$u.json"
+done
+jq -c '.request.uid = "11111111-aaaa-4bbb-8ccc-000000000003" | .request.object.metadata.labels.app = "reviews"' \
+        "$src" >"$T/burst3.json"
+h0=$(metric pilotfish_webhook_answer_cache_hits_total)
+m0=$(metric pilotfish_webhook_answer_cache_misses_total)
+same_answer "answer cache: a new request is injected (the handler's answer)" "$T/burst1.json"
+same_answer "... the same request with another uid: the handler's answer, with that uid" "$T/burst2.json"
+assert_eq "... which came from the cache (hits +1, misses +1)" \
+        "$(($(metric pilotfish_webhook_answer_cache_hits_total) - h0)) $(($(metric pilotfish_webhook_answer_cache_misses_total) - m0))" "1 1"
+assert_eq "... and carries the second uid" "$(jq -r .response.uid "$T/answer")" 11111111-aaaa-4bbb-8ccc-000000000002
+same_answer "... one label changed (app=reviews): computed, the handler's answer" "$T/burst3.json"
+same_answer "... the same body on /inject/cluster/east: computed, the handler's answer" "$T/burst2.json" /inject/cluster/east
+assert_eq "... neither came from the cache (misses +2)" \
+        "$(($(metric pilotfish_webhook_answer_cache_hits_total) - h0)) $(($(metric pilotfish_webhook_answer_cache_misses_total) - m0))" "1 3"
+
 # Rotation under load: 10 s of requests while the files are replaced.
 (
         fails=0
@@ -212,6 +248,31 @@ wait "$load"
 assert_eq "no request failed during the rotation (40 requests)" "$(cat "$T/load.fails")" 0
 grep -q "TLS certificate reloaded" "$T/webhook.log" && ok "the log says the certificate was reloaded" ||
         not_ok "the log says the certificate was reloaded"
+
+# --answer-cache 0: a second webhook (port 15018) computes every answer.
+ip netns exec "$(ns w)" setpriv --reuid=1337 --regid=1337 --clear-groups "$T/bin/pilotfish" webhook \
+        --tls-cert "$T/live/tls.crt" --tls-key "$T/live/tls.key" --port 15018 --answer-cache 0 \
+        >"$T/webhook0.log" 2>&1 {E2E_STDOUT}>&- {E2E_STDERR}>&- &
+W0PID=$!
+E2E_PIDS+=("$W0PID")
+for _ in $(seq 50); do
+        [ "$(PORT=15018 wcurl "$T/b/ca.crt" -o /dev/null -w '%{http_code}' "https://$NAME:15018/healthz" 2>/dev/null)" = 200 ] && break
+        sleep 0.1
+done
+answers=
+for u in 1 2; do
+        PORT=15018 wcurl "$T/b/ca.crt" -H 'Content-Type: application/json' --data-binary "@$T/burst$u.json" "https://$NAME:15018/inject" |
+                jq -r '.response.uid + " " + (.response.allowed | tostring)' >"$T/a0"
+        answers="$answers$(cat "$T/a0");"
+done
+assert_eq "--answer-cache 0: both uids injected" "$answers" \
+        "11111111-aaaa-4bbb-8ccc-000000000001 true;11111111-aaaa-4bbb-8ccc-000000000002 true;"
+assert_eq "... and nothing came from a cache (hits 0, misses 0)" \
+        "$(PORT=15018 wcurl "$T/b/ca.crt" "https://$NAME:15018/metrics" | awk '$1 ~ /answer_cache_(hits|misses)_total/ { printf "%s ", $2 }')" "0 0 "
+kill -TERM "$W0PID"
+out=$("$PILOTFISH" webhook --tls-cert "$T/live/tls.crt" --tls-key "$T/live/tls.key" --answer-cache 5000 2>&1)
+assert_eq "--answer-cache 5000: exit 1" "$?" 1
+assert_match "... naming the flag and its range" "$out" "--answer-cache: '5000' is not a number in 0..4096"
 
 kill -TERM "$WPID"
 code=running
