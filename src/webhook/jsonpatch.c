@@ -180,10 +180,21 @@ static struct fy_node *key_lookup(const struct key_index *ix, struct fy_node *ma
                 return e ? e->value : NULL;
         }
         {
-                struct fy_node_pair *pr = fy_node_mapping_lookup_pair_by_simple_key(map, k, len);
+                struct fy_node_pair *pr;
+                void *iter = NULL;
 
-                *found = pr != NULL;
-                return pr ? fy_node_pair_value(pr) : NULL;
+                /* A walk comparing text: libfyaml's lookup goes through its atom iterators. */
+                while ((pr = fy_node_mapping_iterate(map, &iter))) {
+                        size_t kl;
+                        const char *key = yaml_scalar(fy_node_pair_key(pr), &kl);
+
+                        if (key && kl == len && memcmp(key, k, len) == 0) {
+                                *found = true;
+                                return fy_node_pair_value(pr);
+                        }
+                }
+                *found = false;
+                return NULL;
         }
 }
 
