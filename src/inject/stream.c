@@ -72,8 +72,9 @@ int inject_stream(const struct inject_config *c, const char *name, const char *i
                         fy_parse_document_destroy(fyp, d);
                         continue;
                 }
-                if (yaml_duplicate_key(d, &dup)) {
-                        strbuf_printf(err, "%s: not valid YAML or JSON: %s\n", name, strbuf_str(&dup));
+                if (yaml_duplicate_key(d, &dup) || yaml_fix_quotes(d, input, len) < 0) {
+                        strbuf_printf(err, "%s: not valid YAML or JSON: %s\n", name,
+                                      dup.len ? strbuf_str(&dup) : "out of memory");
                         fy_parse_document_destroy(fyp, d);
                         failed++;
                         break;

@@ -384,145 +384,6 @@ size_t yaml_utf8_invalid_at(const char *text, size_t len)
 }
 
 
-struct key_ref {
-        const char *s;
-        size_t len;
-        struct fy_node *node;
-};
-
-static size_t key_pos(struct fy_node *key)
-{
-        struct fy_token *t = fy_node_get_scalar_token(key);
-        const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
-
-        return m ? m->input_pos : 0;
-}
-
-static int cmp_key_ref(const void *a, const void *b)
-{
-        const struct key_ref *x = a, *y = b;
-        int r = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
-
-        if (r)
-                return r;
-        if (x->len != y->len)
-                return x->len < y->len ? -1 : 1;
-        /* Equal keys in document order, so the one reported is the later one. */
-        return key_pos(x->node) < key_pos(y->node) ? -1 : key_pos(x->node) > key_pos(y->node);
-}
-
-static void duplicate_found(struct strbuf *why, const struct key_ref *k)
-{
-        struct fy_token *t = fy_node_get_scalar_token(k->node);
-        const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
-
-        strbuf_puts(why, "duplicate key ");
-        {
-                char *copy = strndup(k->s, k->len);
-                json_str(why, copy ? copy : "");
-                free(copy);
-        }
-        if (m)
-                strbuf_printf(why, " at line %d, column %d", m->line + 1, m->column + 1);
-}
-
-/* One mapping: pairwise when small, sorted when large (never quadratic in its size). */
-static bool map_has_duplicate(struct fy_node *map, struct strbuf *why)
-{
-        int n = fy_node_mapping_item_count(map);
-        struct key_ref small[16], *k = n <= 16 ? small : calloc((size_t)n, sizeof(*k));
-        struct fy_node_pair *p;
-        void *iter = NULL;
-        int m = 0;
-        bool dup = false;
-
-        if (!k) {
-                strbuf_puts(why, "out of memory checking for duplicate keys");
-                return true;
-        }
-        while ((p = fy_node_mapping_iterate(map, &iter))) {
-                struct fy_node *key = fy_node_pair_key(p);
-
-                /* Only scalar keys take part: Kubernetes objects have no others. */
-                if (!key || !fy_node_is_scalar(key) || fy_node_is_alias(key))
-                        continue;
-                k[m].s = fy_node_get_scalar(key, &k[m].len);
-                k[m].node = key;
-                if (k[m].s)
-                        m++;
-        }
-        if (m <= 16) {
-                for (int i = 1; i < m && !dup; i++)
-                        for (int j = 0; j < i && !dup; j++)
-                                if (k[i].len == k[j].len && memcmp(k[i].s, k[j].s, k[i].len) == 0) {
-                                        duplicate_found(why, &k[i]);
-                                        dup = true;
-                                }
-        } else {
-                qsort(k, (size_t)m, sizeof(*k), cmp_key_ref);
-                for (int i = 1; i < m && !dup; i++)
-                        if (k[i].len == k[i - 1].len && memcmp(k[i].s, k[i - 1].s, k[i].len) == 0) {
-                                duplicate_found(why, &k[i]);
-                                dup = true;
-                        }
-        }
-        if (k != small)
-                free(k);
-        return dup;
-}
-
-struct node_stack {
-        struct fy_node **v;
-        size_t n, cap;
-};
-
-/* Pushes a mapping or sequence (scalars and aliases have no keys below them). */
-static int push_container(struct node_stack *st, struct fy_node *n)
-{
-        if (!n || fy_node_is_scalar(n) || fy_node_is_alias(n))
-                return 0;
-        if (st->n == st->cap) {
-                size_t cap = st->cap ? 2 * st->cap : 64;
-                struct fy_node **v = realloc(st->v, cap * sizeof(*v));
-
-                if (!v)
-                        return -1;
-                st->v = v;
-                st->cap = cap;
-        }
-        st->v[st->n++] = n;
-        return 0;
-}
-
-bool yaml_duplicate_key(struct fy_document *d, struct strbuf *why)
-{
-        struct node_stack st = { 0 };
-        int err = push_container(&st, fy_document_root(d));
-        bool dup = false;
-
-        /* Depth first with a stack of our own: no recursion, so no C stack bound. */
-        while (!err && !dup && st.n > 0) {
-                struct fy_node *n = st.v[--st.n], *it;
-                struct fy_node_pair *p;
-                void *iter = NULL;
-
-                if (fy_node_is_mapping(n)) {
-                        dup = map_has_duplicate(n, why);
-                        while (!dup && !err && (p = fy_node_mapping_iterate(n, &iter)))
-                                err = push_container(&st, fy_node_pair_value(p));
-                } else {
-                        while (!err && (it = fy_node_sequence_iterate(n, &iter)))
-                                err = push_container(&st, it);
-                }
-        }
-        if (err) {
-                strbuf_puts(why, "out of memory checking for duplicate keys");
-                dup = true;
-        }
-        free(st.v);
-        return dup;
-}
-
 static void diag_to_strbuf(struct fy_diag *diag, void *user, const char *buf, size_t len)
 {
         struct strbuf *b = user;
@@ -562,7 +423,8 @@ struct fy_document *yaml_parse_quiet(const char *text, size_t len, struct strbuf
         diag = fy_diag_create(&dcfg);
         if (diag)
                 d = fy_document_build_from_string(&(struct fy_parse_cfg){ .flags = YAML_PARSE_FLAGS, .diag = diag }, text, len);
-        if (d && yaml_duplicate_key(d, why)) {
+        if (d && (yaml_duplicate_key(d, why) || yaml_fix_quotes(d, text, len) < 0)) {
+                strbuf_puts(why, why->len ? "" : "out of memory");
                 fy_document_destroy(d);
                 d = NULL;
         } else if (!d) {

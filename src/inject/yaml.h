@@ -67,6 +67,10 @@ size_t yaml_utf8_invalid_at(const char *text, size_t len);
 /* True, with "duplicate key "K" at line L, column C" appended to why, when a mapping of d has
  * two equal scalar keys (JSON and YAML both forbid it; Kubernetes rejects it). */
 bool yaml_duplicate_key(struct fy_document *d, struct strbuf *why);
+/* Replaces the single-line single-quoted scalars of d that libfyaml 0.7.12 misreads (two or
+ * more '' escapes in a row) with double-quoted ones holding the right text; text and len are
+ * what d was parsed from. 0, or -ENOMEM. */
+int yaml_fix_quotes(struct fy_document *d, const char *text, size_t len);
 /* Parses untrusted text into a document: UTF-8 checked first, libfyaml's diagnostics kept out
  * of stderr; on failure NULL, with what was wrong appended to why. */
 struct fy_document *yaml_parse_quiet(const char *text, size_t len, struct strbuf *why);

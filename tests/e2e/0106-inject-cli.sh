@@ -6,6 +6,8 @@
 #   - no -f, a missing file, an unknown flag: exit 1 with Istio's or a clear message;
 #   - -f - reads standard input and gives what -f FILE gives; -o FILE writes the file and
 #     nothing to standard output;
+#   - single-quoted values with '' escapes in a row keep their text, and a second pass
+#     changes nothing (libfyaml 0.7.12 misreads them; see yaml_fix_quotes);
 #   - broken YAML (with its line and column), a duplicate key, a pod without containers, wrong types, and one
 #     bad workload among good ones: exit 1, nothing on standard output, no -o file;
 #   - a host-network pod is skipped with Istio's message and passes through; a Service passes
@@ -84,6 +86,35 @@ printf 'kind: Pod\nspec:\n  containers: [\n' >"$T/broken.yaml"
 expect_fail "broken YAML: exit 1 with file, line and column" "$T/broken.yaml:4:1: not valid YAML or JSON" -f "$T/broken.yaml"
 printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: twice\n  labels: {app: a, "app": b}\nspec: {containers: [{name: a, image: b}]}\n' >"$T/dup.yaml"
 expect_fail "a duplicate key: exit 1 with the key, line and column" "$T/dup.yaml: not valid YAML or JSON: duplicate key \"app\" at line 5, column 21" -f "$T/dup.yaml"
+# libfyaml 0.7.12 misreads '' escapes in a row ('x''''y' as x''') and mis-writes some it reads
+# right: pilotfish rewrites such scalars double-quoted with the right text (yaml_fix_quotes).
+cat >"$T/quotes.yaml" <<'QUOTES'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: q
+  annotations:
+    'note''''s': 'a''''b'
+    single: 'it''s'
+    multi: 'x''''y''''z'
+spec:
+  containers:
+  - name: app
+    image: nginx
+    args: ['echo ''''hi''''', 'plain', '''''']
+QUOTES
+inj -f "$T/quotes.yaml"
+got=$(fy-tool --dump --mode json "$T/out" | jq -c 'select(. != null) | [.metadata.annotations["note'"''"'s"],
+        .metadata.annotations.single, .metadata.annotations.multi, .spec.containers[0].args]')
+assert_eq "single-quoted values with '' escapes in a row keep their text (keys, values, list items)" "$got" \
+        "[\"a''b\",\"it's\",\"x''y''z\",[\"echo ''hi''\",\"plain\",\"''\"]]"
+"$PILOTFISH" inject -f "$T/out" >"$T/again" 2>/dev/null
+if cmp -s "$T/out" "$T/again"; then
+        ok "... and injecting the output again changes nothing"
+else
+        not_ok "... and injecting the output again changes nothing" "$(diff "$T/out" "$T/again" | head -5)"
+fi
+
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: empty}\nspec: {containers: []}\n' >"$T/empty.yaml"
 expect_fail "a pod without containers: exit 1 naming it" 'Pod "default/empty": the pod has no containers' -f "$T/empty.yaml"
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: typed}\nspec: {containers: "web"}\n' >"$T/typed.yaml"
