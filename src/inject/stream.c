@@ -80,7 +80,7 @@ int inject_stream(const struct inject_config *c, const char *name, const char *i
                         break;
                 }
                 failed += inject_document(c, d, notes, err);
-                text = fy_emit_document_to_string(d, FYECF_MODE_BLOCK | FYECF_INDENT_2 | FYECF_WIDTH_INF |
+                text = yaml_fix_empty_items(d) < 0 ? NULL : fy_emit_document_to_string(d, FYECF_MODE_BLOCK | FYECF_INDENT_2 | FYECF_WIDTH_INF |
                                                              FYECF_DOC_START_MARK_OFF | FYECF_DOC_END_MARK_OFF);
                 if (!text) {
                         strbuf_printf(err, "%s: emitting a document failed\n", name);

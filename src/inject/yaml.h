@@ -71,6 +71,9 @@ bool yaml_duplicate_key(struct fy_document *d, struct strbuf *why);
  * more '' escapes in a row) with double-quoted ones holding the right text; text and len are
  * what d was parsed from. 0, or -ENOMEM. */
 int yaml_fix_quotes(struct fy_document *d, const char *text, size_t len);
+/* Before d is written as YAML: empty sequence items become an explicit null, which libfyaml
+ * 0.7.12 can read back (it refuses the "-" alone it writes for them). 0, or -ENOMEM. */
+int yaml_fix_empty_items(struct fy_document *d);
 /* Parses untrusted text into a document: UTF-8 checked first, libfyaml's diagnostics kept out
  * of stderr; on failure NULL, with what was wrong appended to why. */
 struct fy_document *yaml_parse_quiet(const char *text, size_t len, struct strbuf *why);

@@ -261,3 +261,34 @@ int yaml_fix_quotes(struct fy_document *d, const char *text, size_t len)
                 return 0;
         return walk(d, visit_quotes, &q) < 0 ? -ENOMEM : 0;
 }
+
+/*
+ * libfyaml 0.7.12 writes an empty sequence item ("-" with nothing after it) under a key at the
+ * key's own indentation, where its parser then refuses it ("did not find expected node
+ * content"), so `pilotfish inject` could write a document it cannot read back (the fuzzer
+ * found `: -`). Such items become an explicit null, which means the same.
+ */
+static int visit_empty_items(struct fy_node *n, void *d)
+{
+        struct fy_node *it, *next, *null;
+        void *iter = NULL;
+        size_t len;
+
+        if (!fy_node_is_sequence(n))
+                return 0;
+        for (it = fy_node_sequence_iterate(n, &iter); it; it = next) {
+                next = fy_node_sequence_iterate(n, &iter);
+                if (!fy_node_is_scalar(it) || fy_node_is_alias(it) || fy_node_get_style(it) != FYNS_PLAIN ||
+                    !fy_node_get_scalar(it, &len) || len != 0)
+                        continue;
+                if (!(null = fy_node_create_scalar(d, "null", 4)) || fy_node_sequence_insert_before(n, it, null) != 0)
+                        return -1;
+                fy_node_free(fy_node_sequence_remove(n, it));
+        }
+        return 0;
+}
+
+int yaml_fix_empty_items(struct fy_document *d)
+{
+        return walk(d, visit_empty_items, d) < 0 ? -ENOMEM : 0;
+}

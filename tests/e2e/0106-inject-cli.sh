@@ -7,7 +7,8 @@
 #   - -f - reads standard input and gives what -f FILE gives; -o FILE writes the file and
 #     nothing to standard output;
 #   - single-quoted values with '' escapes in a row keep their text, and a second pass
-#     changes nothing (libfyaml 0.7.12 misreads them; see yaml_fix_quotes);
+#     changes nothing (libfyaml 0.7.12 misreads them; see yaml_fix_quotes); an empty list item
+#     is written as null, so the output reads back;
 #   - broken YAML (with its line and column), a duplicate key, a pod without containers, wrong types, and one
 #     bad workload among good ones: exit 1, nothing on standard output, no -o file;
 #   - a host-network pod is skipped with Istio's message and passes through; a Service passes
@@ -113,6 +114,16 @@ if cmp -s "$T/out" "$T/again"; then
         ok "... and injecting the output again changes nothing"
 else
         not_ok "... and injecting the output again changes nothing" "$(diff "$T/out" "$T/again" | head -5)"
+fi
+
+# An empty list item ("-" alone): written as an explicit null, which libfyaml reads back (the
+# bare "-" it would write under a key, it refuses).
+printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: e}\nspec:\n  containers:\n  - name: a\n    image: b\n    args:\n      -\n      - x\n' >"$T/empty-item.yaml"
+inj -f "$T/empty-item.yaml"
+if [ "$RC" = 0 ] && grep -qx -- '    - null' "$T/out" && "$PILOTFISH" inject -f "$T/out" >/dev/null 2>&1; then
+        ok "an empty list item comes out as '- null', and the output reads back"
+else
+        not_ok "an empty list item comes out as '- null', and the output reads back" "$(grep -A2 'args:' "$T/out")"
 fi
 
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: empty}\nspec: {containers: []}\n' >"$T/empty.yaml"
