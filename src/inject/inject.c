@@ -311,29 +311,26 @@ static void flow_kv(struct strbuf *b, const char *key, const char *value)
         yaml_flow_str(b, value);
 }
 
+/* "NAME: {cpu: C, memory: M}" with what is set; nothing when neither is. */
+static void resource_pair(struct strbuf *b, const char *name, const char *cpu, const char *memory, bool after)
+{
+        if (!cpu && !memory)
+                return;
+        strbuf_printf(b, "%s%s: {", after ? ", " : "", name);
+        if (cpu)
+                flow_kv(b, "cpu", cpu);
+        if (memory) {
+                strbuf_puts(b, cpu ? ", " : "");
+                flow_kv(b, "memory", memory);
+        }
+        strbuf_puts(b, "}");
+}
+
 static void resources_text(struct strbuf *b, const struct inject_resources *r)
 {
         strbuf_puts(b, "resources: {");
-        if (r->requests_cpu || r->requests_memory) {
-                strbuf_puts(b, "requests: {");
-                if (r->requests_cpu)
-                        flow_kv(b, "cpu", r->requests_cpu);
-                if (r->requests_memory) {
-                        strbuf_puts(b, r->requests_cpu ? ", " : "");
-                        flow_kv(b, "memory", r->requests_memory);
-                }
-                strbuf_puts(b, "}");
-        }
-        if (r->limits_cpu || r->limits_memory) {
-                strbuf_puts(b, r->requests_cpu || r->requests_memory ? ", limits: {" : "limits: {");
-                if (r->limits_cpu)
-                        flow_kv(b, "cpu", r->limits_cpu);
-                if (r->limits_memory) {
-                        strbuf_puts(b, r->limits_cpu ? ", " : "");
-                        flow_kv(b, "memory", r->limits_memory);
-                }
-                strbuf_puts(b, "}");
-        }
+        resource_pair(b, "requests", r->requests_cpu, r->requests_memory, false);
+        resource_pair(b, "limits", r->limits_cpu, r->limits_memory, r->requests_cpu || r->requests_memory);
         strbuf_puts(b, "}");
 }
 

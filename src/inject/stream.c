@@ -25,6 +25,7 @@ int inject_stream(const struct inject_config *c, const char *name, const char *i
                   struct strbuf *out, struct strbuf *notes, struct strbuf *err)
 {
         struct strbuf diagnostics = STRBUF_NULL, dup = STRBUF_NULL;
+        size_t bad;
         struct fy_diag_cfg dcfg;
         struct fy_diag *diag;
         struct fy_parser *fyp = NULL;
@@ -39,9 +40,8 @@ int inject_stream(const struct inject_config *c, const char *name, const char *i
                               (size_t)((const char *)memchr(input, '\0', len) - input) + 1);
                 return -EINVAL;
         }
-        if (yaml_utf8_invalid_at(input, len) < len) {
-                strbuf_printf(err, "%s: not valid YAML or JSON: byte %zu is not UTF-8\n", name,
-                              yaml_utf8_invalid_at(input, len) + 1);
+        if ((bad = yaml_utf8_invalid_at(input, len)) < len) {
+                strbuf_printf(err, "%s: not valid YAML or JSON: byte %zu is not UTF-8\n", name, bad + 1);
                 return -EINVAL;
         }
         fy_diag_cfg_default(&dcfg);
@@ -72,9 +72,8 @@ int inject_stream(const struct inject_config *c, const char *name, const char *i
                         fy_parse_document_destroy(fyp, d);
                         continue;
                 }
-                if (yaml_duplicate_key(d, &dup) || yaml_fix_quotes(d, input, len) < 0) {
-                        strbuf_printf(err, "%s: not valid YAML or JSON: %s\n", name,
-                                      dup.len ? strbuf_str(&dup) : "out of memory");
+                if (yaml_repair(d, input, len, &dup)) {
+                        strbuf_printf(err, "%s: not valid YAML or JSON: %s\n", name, strbuf_str(&dup));
                         fy_parse_document_destroy(fyp, d);
                         failed++;
                         break;

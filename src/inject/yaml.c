@@ -13,11 +13,10 @@
 #include "inject/build_cache.h"
 #include "inject/yaml.h"
 
-struct fy_node *yaml_get(struct fy_node *map, const char *key)
+struct fy_node_pair *yaml_pair(struct fy_node *map, const char *key, size_t len)
 {
         struct fy_node_pair *p;
         void *iter = NULL;
-        size_t len = strlen(key);
 
         if (!map || !fy_node_is_mapping(map))
                 return NULL;
@@ -28,9 +27,16 @@ struct fy_node *yaml_get(struct fy_node *map, const char *key)
                 const char *k = yaml_scalar(fy_node_pair_key(p), &kl);
 
                 if (k && kl == len && memcmp(k, key, len) == 0)
-                        return fy_node_pair_value(p);
+                        return p;
         }
         return NULL;
+}
+
+struct fy_node *yaml_get(struct fy_node *map, const char *key)
+{
+        struct fy_node_pair *p = yaml_pair(map, key, strlen(key));
+
+        return p ? fy_node_pair_value(p) : NULL;
 }
 
 const char *yaml_str(struct fy_node *n)
@@ -106,7 +112,7 @@ int yaml_set(struct fy_document *d, struct fy_node *map, const char *key, struct
                 fy_node_free(value);
                 return -EINVAL;
         }
-        p = fy_node_mapping_lookup_pair_by_simple_key(map, key, strlen(key));
+        p = yaml_pair(map, key, strlen(key));
         if (p)
                 return fy_node_pair_set_value(p, value) == 0 ? 0 : -ENOMEM;
         k = fy_node_create_scalar_copy(d, key, strlen(key));
@@ -423,8 +429,7 @@ struct fy_document *yaml_parse_quiet(const char *text, size_t len, struct strbuf
         diag = fy_diag_create(&dcfg);
         if (diag)
                 d = fy_document_build_from_string(&(struct fy_parse_cfg){ .flags = YAML_PARSE_FLAGS, .diag = diag }, text, len);
-        if (d && (yaml_duplicate_key(d, why) || yaml_fix_quotes(d, text, len) < 0)) {
-                strbuf_puts(why, why->len ? "" : "out of memory");
+        if (d && yaml_repair(d, text, len, why)) {
                 fy_document_destroy(d);
                 d = NULL;
         } else if (!d) {

@@ -12,10 +12,13 @@
 
 struct fy_document;
 struct fy_node;
+struct fy_node_pair;
 struct strbuf;
 
 /* The value of key in mapping map; NULL when map is not a mapping or has no such key. */
 struct fy_node *yaml_get(struct fy_node *map, const char *key);
+/* The pair whose scalar key is the len bytes at key; NULL when there is none. */
+struct fy_node_pair *yaml_pair(struct fy_node *map, const char *key, size_t len);
 /* The text of a scalar node (NUL-terminated, owned by the node); NULL for anything else. */
 const char *yaml_str(struct fy_node *n);
 /* The text of map[key] when it is a scalar, else NULL. */
@@ -60,17 +63,18 @@ void yaml_to_json(struct strbuf *b, struct fy_node *n);
 size_t yaml_utf8_invalid_at(const char *text, size_t len);
 /*
  * How untrusted text is parsed: libfyaml's own duplicate-key check compares every new key with
- * every earlier one (a 4 MiB mapping of 300,000 keys took hours), so it is off and
- * yaml_duplicate_key does the check in O(n log n) after the parse.
+ * every earlier one (a 4 MiB mapping of 300,000 keys took hours), so it is off and yaml_repair
+ * does the check in O(n log n) after the parse.
  */
 #define YAML_PARSE_FLAGS (FYPCF_QUIET | FYPCF_ALLOW_DUPLICATE_KEYS)
-/* True, with "duplicate key "K" at line L, column C" appended to why, when a mapping of d has
- * two equal scalar keys (JSON and YAML both forbid it; Kubernetes rejects it). */
-bool yaml_duplicate_key(struct fy_document *d, struct strbuf *why);
-/* Replaces the single-line single-quoted scalars of d that libfyaml 0.7.12 misreads (two or
- * more '' escapes in a row) with double-quoted ones holding the right text; text and len are
- * what d was parsed from. 0, or -ENOMEM. */
-int yaml_fix_quotes(struct fy_document *d, const char *text, size_t len);
+/*
+ * After a parse of text (len bytes) into d with YAML_PARSE_FLAGS (inject/yaml_repair.c): true,
+ * with why, when d must be refused: two equal scalar keys in a mapping ("duplicate key "K" at
+ * line L, column C"; JSON and YAML both forbid it, Kubernetes rejects it), or out of memory.
+ * Else d is repaired where libfyaml 0.7.12 misreads it: single-line single-quoted scalars with
+ * two or more '' escapes in a row become double-quoted ones holding the right text.
+ */
+bool yaml_repair(struct fy_document *d, const char *text, size_t len, struct strbuf *why);
 /* Before d is written as YAML: empty sequence items become an explicit null, which libfyaml
  * 0.7.12 can read back (it refuses the "-" alone it writes for them). 0, or -ENOMEM. */
 int yaml_fix_empty_items(struct fy_document *d);

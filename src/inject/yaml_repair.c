@@ -152,7 +152,7 @@ static int visit_duplicates(struct fy_node *n, void *why)
         return fy_node_is_mapping(n) && map_has_duplicate(n, why) ? 1 : 0;
 }
 
-bool yaml_duplicate_key(struct fy_document *d, struct strbuf *why)
+static bool duplicate_key(struct fy_document *d, struct strbuf *why)
 {
         int r = walk(d, visit_duplicates, why);
 
@@ -252,7 +252,7 @@ static int visit_quotes(struct fy_node *n, void *user)
         return 0;
 }
 
-int yaml_fix_quotes(struct fy_document *d, const char *text, size_t len)
+static int fix_quotes(struct fy_document *d, const char *text, size_t len)
 {
         struct quote_fix q = { .d = d, .text = text, .len = len };
 
@@ -291,4 +291,15 @@ static int visit_empty_items(struct fy_node *n, void *d)
 int yaml_fix_empty_items(struct fy_document *d)
 {
         return walk(d, visit_empty_items, d) < 0 ? -ENOMEM : 0;
+}
+
+bool yaml_repair(struct fy_document *d, const char *text, size_t len, struct strbuf *why)
+{
+        if (duplicate_key(d, why))
+                return true;
+        if (fix_quotes(d, text, len) < 0) {
+                strbuf_puts(why, "out of memory");
+                return true;
+        }
+        return false;
 }

@@ -180,21 +180,10 @@ static struct fy_node *key_lookup(const struct key_index *ix, struct fy_node *ma
                 return e ? e->value : NULL;
         }
         {
-                struct fy_node_pair *pr;
-                void *iter = NULL;
+                struct fy_node_pair *pr = yaml_pair(map, k, len);
 
-                /* A walk comparing text: libfyaml's lookup goes through its atom iterators. */
-                while ((pr = fy_node_mapping_iterate(map, &iter))) {
-                        size_t kl;
-                        const char *key = yaml_scalar(fy_node_pair_key(pr), &kl);
-
-                        if (key && kl == len && memcmp(key, k, len) == 0) {
-                                *found = true;
-                                return fy_node_pair_value(pr);
-                        }
-                }
-                *found = false;
-                return NULL;
+                *found = pr != NULL;
+                return pr ? fy_node_pair_value(pr) : NULL;
         }
 }
 

@@ -96,29 +96,27 @@ static int respond(SSL *ssl, int status, const char *type, const char *body, siz
         return r;
 }
 
+static void counter(struct strbuf *b, const char *name, const char *help, unsigned long value)
+{
+        strbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name, value);
+}
+
 static void metrics_text(struct strbuf *b)
 {
         unsigned long cum = 0, hits, misses;
 
-        strbuf_printf(b, "# HELP sidecar_injection_requests_total Total number of injection requests.\n"
-                         "# TYPE sidecar_injection_requests_total counter\nsidecar_injection_requests_total %lu\n",
-                      atomic_load(&stats.requests));
-        strbuf_printf(b, "# HELP sidecar_injection_success_total Total number of successful injection requests.\n"
-                         "# TYPE sidecar_injection_success_total counter\nsidecar_injection_success_total %lu\n",
-                      atomic_load(&stats.success));
-        strbuf_printf(b, "# HELP sidecar_injection_failure_total Total number of failed injection requests.\n"
-                         "# TYPE sidecar_injection_failure_total counter\nsidecar_injection_failure_total %lu\n",
-                      atomic_load(&stats.failure));
-        strbuf_printf(b, "# HELP sidecar_injection_skip_total Total number of skipped injection requests.\n"
-                         "# TYPE sidecar_injection_skip_total counter\nsidecar_injection_skip_total %lu\n",
-                      atomic_load(&stats.skip));
+        counter(b, "sidecar_injection_requests_total", "Total number of injection requests.",
+                atomic_load(&stats.requests));
+        counter(b, "sidecar_injection_success_total", "Total number of successful injection requests.",
+                atomic_load(&stats.success));
+        counter(b, "sidecar_injection_failure_total", "Total number of failed injection requests.",
+                atomic_load(&stats.failure));
+        counter(b, "sidecar_injection_skip_total", "Total number of skipped injection requests.",
+                atomic_load(&stats.skip));
         answer_cache_stats(&hits, &misses);
-        strbuf_printf(b, "# HELP pilotfish_webhook_answer_cache_hits_total Injections answered from the answer cache.\n"
-                         "# TYPE pilotfish_webhook_answer_cache_hits_total counter\n"
-                         "pilotfish_webhook_answer_cache_hits_total %lu\n"
-                         "# HELP pilotfish_webhook_answer_cache_misses_total Injection requests the answer cache did not hold.\n"
-                         "# TYPE pilotfish_webhook_answer_cache_misses_total counter\n"
-                         "pilotfish_webhook_answer_cache_misses_total %lu\n", hits, misses);
+        counter(b, "pilotfish_webhook_answer_cache_hits_total", "Injections answered from the answer cache.", hits);
+        counter(b, "pilotfish_webhook_answer_cache_misses_total", "Injection requests the answer cache did not hold.",
+                misses);
         strbuf_puts(b, "# HELP sidecar_injection_time_seconds Total time taken for injection in seconds.\n"
                        "# TYPE sidecar_injection_time_seconds histogram\n");
         for (size_t i = 0; i < N_BUCKETS; i++) {

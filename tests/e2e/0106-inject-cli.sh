@@ -7,7 +7,7 @@
 #   - -f - reads standard input and gives what -f FILE gives; -o FILE writes the file and
 #     nothing to standard output;
 #   - single-quoted values with '' escapes in a row keep their text, and a second pass
-#     changes nothing (libfyaml 0.7.12 misreads them; see yaml_fix_quotes); an empty list item
+#     changes nothing (libfyaml 0.7.12 misreads them; see inject/yaml_repair.c); an empty list item
 #     is written as null, so the output reads back;
 #   - broken YAML (with its line and column), a duplicate key, a pod without containers, wrong types, and one
 #     bad workload among good ones: exit 1, nothing on standard output, no -o file;
@@ -88,7 +88,7 @@ expect_fail "broken YAML: exit 1 with file, line and column" "$T/broken.yaml:4:1
 printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: twice\n  labels: {app: a, "app": b}\nspec: {containers: [{name: a, image: b}]}\n' >"$T/dup.yaml"
 expect_fail "a duplicate key: exit 1 with the key, line and column" "$T/dup.yaml: not valid YAML or JSON: duplicate key \"app\" at line 5, column 21" -f "$T/dup.yaml"
 # libfyaml 0.7.12 misreads '' escapes in a row ('x''''y' as x''') and mis-writes some it reads
-# right: pilotfish rewrites such scalars double-quoted with the right text (yaml_fix_quotes).
+# right: pilotfish rewrites such scalars double-quoted with the right text (inject/yaml_repair.c).
 cat >"$T/quotes.yaml" <<'QUOTES'
 apiVersion: v1
 kind: Pod

@@ -22,15 +22,9 @@
 #include "inject/yaml.h"
 #include "webhook/answer_cache.h"
 #include "webhook/review.h"
+#include "fuzz-check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond) do { \
-        if (!(cond)) { \
-                fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond); \
-                abort(); \
-        } \
-} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

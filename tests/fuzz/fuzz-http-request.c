@@ -24,15 +24,10 @@
 #include <string.h>
 
 #include "proxy/http.h"
+#include "fuzz-check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond) do { \
-        if (!(cond)) { \
-                fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond); \
-                abort(); \
-        } \
-} while (0)
 
 static bool span_inside(const char *p, size_t n, const char *buf, size_t len)
 {
