@@ -32,6 +32,13 @@ struct fy_node_pair *yaml_pair(struct fy_node *map, const char *key, size_t len)
         return NULL;
 }
 
+int yaml_keycmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+        int r = memcmp(a, b, alen < blen ? alen : blen);
+
+        return r ? r : (alen > blen) - (alen < blen);
+}
+
 struct fy_node *yaml_get(struct fy_node *map, const char *key)
 {
         struct fy_node_pair *p = yaml_pair(map, key, strlen(key));

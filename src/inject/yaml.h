@@ -17,6 +17,8 @@ struct strbuf;
 
 /* The value of key in mapping map; NULL when map is not a mapping or has no such key. */
 struct fy_node *yaml_get(struct fy_node *map, const char *key);
+/* Orders two keys given as bytes and lengths (memcmp, then the shorter first). */
+int yaml_keycmp(const char *a, size_t alen, const char *b, size_t blen);
 /* The pair whose scalar key is the len bytes at key; NULL when there is none. */
 struct fy_node_pair *yaml_pair(struct fy_node *map, const char *key, size_t len);
 /* The text of a scalar node (NUL-terminated, owned by the node); NULL for anything else. */

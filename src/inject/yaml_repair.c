@@ -29,12 +29,10 @@ static size_t key_pos(struct fy_node *key)
 static int cmp_key_ref(const void *a, const void *b)
 {
         const struct key_ref *x = a, *y = b;
-        int r = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+        int r = yaml_keycmp(x->s, x->len, y->s, y->len);
 
         if (r)
                 return r;
-        if (x->len != y->len)
-                return x->len < y->len ? -1 : 1;
         /* Equal keys in document order, so the one reported is the later one. */
         return key_pos(x->node) < key_pos(y->node) ? -1 : key_pos(x->node) > key_pos(y->node);
 }

@@ -141,9 +141,8 @@ struct key_index {
 static int cmp_key_entry(const void *a, const void *b)
 {
         const struct key_entry *x = a, *y = b;
-        int r = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
 
-        return r ? r : (x->len > y->len) - (x->len < y->len);
+        return yaml_keycmp(x->s, x->len, y->s, y->len);
 }
 
 /* Small mappings are searched in place; a NULL v means "walk the mapping". */

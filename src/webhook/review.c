@@ -36,6 +36,21 @@ static void head(struct strbuf *out, const char *api_version, const char *uid)
         json_str(out, uid ? uid : "");
 }
 
+static void allowed(struct strbuf *out, const char *api_version, const char *uid)
+{
+        head(out, api_version, uid);
+        strbuf_puts(out, ",\"allowed\":true}}");
+}
+
+/* An answer with a patch: the head, then tail (what follows the uid, see patch_tail). */
+static void patched(struct strbuf *out, const char *api_version, const char *uid, const struct strbuf *tail)
+{
+        head(out, api_version, uid);
+        strbuf_append(out, tail->s ? tail->s : "", tail->len);
+        if (tail->error)
+                out->error = tail->error;
+}
+
 /* The answer cache's key: the body less the uid's text, as the parser found it. */
 static void cache_key(const char *path, const char *body, size_t len, struct fy_node *uid_node,
                       unsigned char key[ANSWER_KEY_SIZE])
@@ -239,8 +254,7 @@ enum review_outcome review_handle(const struct inject_config *c, const char *bod
                 if (!ns0 || !*ns0)
                         ns0 = yaml_get_str(req, "namespace");
                 if (yaml_is_map(spec) && inject_decide_quiet(c, m0, spec, ns0 && *ns0 ? ns0 : "default") != INJECT_YES) {
-                        head(out, api, uid);
-                        strbuf_puts(out, ",\"allowed\":true}}");
+                        allowed(out, api, uid);
                         r = REVIEW_SKIPPED;
                         goto out;
                 }
@@ -248,8 +262,7 @@ enum review_outcome review_handle(const struct inject_config *c, const char *bod
         /* The same request but for its uid was answered before (the pods of one burst). */
         cache_key(path, body, len, yaml_get(req, "uid"), key);
         if (answer_cache_get(key, &tail)) {
-                head(out, api, uid);
-                strbuf_append(out, tail.s, tail.len);
+                patched(out, api, uid, &tail);
                 r = REVIEW_INJECTED;
                 goto out;
         }
@@ -272,8 +285,7 @@ enum review_outcome review_handle(const struct inject_config *c, const char *bod
 
         switch (inject_pod_object(c, d, pod, &msg)) {
         case INJECT_OUTCOME_SKIPPED:
-                head(out, api, uid);
-                strbuf_puts(out, ",\"allowed\":true}}");
+                allowed(out, api, uid);
                 r = REVIEW_SKIPPED;
                 break;
         case INJECT_OUTCOME_FAILED:
@@ -287,11 +299,8 @@ enum review_outcome review_handle(const struct inject_config *c, const char *bod
                         yaml_remove(d, yaml_get(pod, "metadata"), "namespace");
                 json_patch_diff(before, pod, &patch);
                 patch_tail(&tail, &patch);
-                head(out, api, uid);
-                strbuf_append(out, tail.s ? tail.s : "", tail.len);
-                if (tail.error)
-                        out->error = tail.error;
-                else
+                patched(out, api, uid, &tail);
+                if (!tail.error)
                         answer_cache_put(key, tail.s, tail.len);
                 r = REVIEW_INJECTED;
                 break;
