@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 #
 # admission: the webhook's AdmissionReview handling (webhook/review.c, through review-tool)
-# against ../shared/conformance/istio-inject/admission/ and its README's table, and against every
+# against tests/data/istio-inject/admission/ (../shared/conformance/istio-inject/admission/ and its
+# README's table), and against every
 # in-scope pod of the injection corpus wrapped in an AdmissionReview. For each injected answer
 # the patch is applied to the request's pod with an independent RFC 6902 implementation
 # (Debian's python3-jsonpatch), and the result must equal what `pilotfish inject` makes of the
 # same pod. The answers must carry the request's apiVersion and uid.
 
 set -u
-: "${PILOTFISH:?}" "${REVIEW_TOOL:?}" "${SHARED_DIR:?}"
-corpus=$SHARED_DIR/conformance/istio-inject
+: "${PILOTFISH:?}" "${REVIEW_TOOL:?}" "${TEST_DATA_DIR:?}"
+corpus=$TEST_DATA_DIR/istio-inject
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -30,7 +30,7 @@
 
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-corpus=${SHARED_DIR:?}/conformance/istio-inject
+corpus=${TEST_DATA_DIR:?}/istio-inject
 cases=$here/inject/cases.txt
 : "${PILOTFISH:?}"
 tmp=$(mktemp -d)

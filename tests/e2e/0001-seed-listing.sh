@@ -1,17 +1,16 @@
 #!/usr/bin/env bash
 # The seed's init container command leaves exactly the seed's `iptables -t nat -S` listing
-# (../shared/seed/istio-sidecar-injection.txt, section 3.2), with both iptables backends, when
-# run as `pilotfish iptables` and through a link named istio-iptables with the seed's exact
-# arguments (including --log_output_level).
+# (tests/data/seed/iptables-nat-S.txt, section 3.2 of ../shared/seed/istio-sidecar-injection.txt),
+# with both iptables backends, when run as `pilotfish iptables` and through a link named
+# istio-iptables with the seed's exact arguments (including --log_output_level).
 . "$(dirname "$0")/lib.sh"
 e2e_init
 e2e_backends
 
-seed=${SHARED_DIR:-$(dirname "$0")/../../../shared}/seed/istio-sidecar-injection.txt
-[ -r "$seed" ] || bail "cannot read the seed at $seed (set SHARED_DIR)"
-# The listing sits between "# iptables -t nat -S" and the first blank line after it.
-want=$(awk '/^# iptables -t nat -S$/{on=1; next} on && /^$/{exit} on{print}' "$seed")
-[ "$(echo "$want" | wc -l)" -ge 20 ] || bail "could not find the listing in $seed"
+seed=${TEST_DATA_DIR:-$(dirname "$0")/../data}/seed/iptables-nat-S.txt
+[ -r "$seed" ] || bail "cannot read the seed's listing at $seed (set TEST_DATA_DIR)"
+want=$(cat "$seed")
+[ "$(echo "$want" | wc -l)" -ge 20 ] || bail "the seed's listing in $seed is short"
 
 ln -s "$(realpath "$PILOTFISH")" "$E2E_TMP/istio-iptables"
 

@@ -32,7 +32,7 @@ for t in openssl curl jq promtool; do command -v $t >/dev/null || skip_all "$t n
 [ -x "${REVIEW_TOOL:-}" ] || bail "REVIEW_TOOL must name tests/conformance/review-tool"
 
 T=$E2E_TMP
-corpus=$SHARED_DIR/conformance/istio-inject/admission
+corpus=$TEST_DATA_DIR/istio-inject/admission
 NAME=pilotfish-webhook.istio-system.svc
 PORT=15017
 URL=https://$NAME:$PORT

@@ -324,18 +324,18 @@ static void check_case(const char *dir, const char *name, size_t *n_rules, size_
 /* The corpus: every observed iptables/CNI case, both families, both backends. */
 static void test_corpus(void)
 {
-        const char *shared = getenv("SHARED_DIR");
+        const char *data = getenv("TEST_DATA_DIR");
         char dir[4096], path[4096 + 512];
         struct strv names = STRV_NULL;
         size_t n_rules = 0, n_not_fixed = 0;
         struct dirent *de;
         DIR *d;
 
-        if (!shared) {
-                tap_ok(true, "conformance corpus # SKIP SHARED_DIR not set");
+        if (!data) {
+                tap_ok(true, "conformance corpus # SKIP TEST_DATA_DIR not set");
                 return;
         }
-        snprintf(dir, sizeof(dir), "%s/conformance/istio-iptables", shared);
+        snprintf(dir, sizeof(dir), "%s/istio-iptables", data);
         d = opendir(dir);
         if (!d) {
                 tap_ok(false, "open %s", dir);

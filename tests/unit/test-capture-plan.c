@@ -5,7 +5,7 @@
  * iptables-restore --noflush on empty tables (-N, -A, -I N with iptables' index check,
  * jump targets that must exist), so "the last -I 1 written ends up first" is checked on the
  * resulting chain, not on the text. Istio's builder goldens
- * (../shared/conformance/istio-iptables/builder-*) are replayed through restore_render with
+ * (tests/data/istio-iptables/builder-*) are replayed through restore_render with
  * their calls transcribed and their fake table "table" renamed to a real one.
  *
  * Settings come from capture_settings_* with --ipv6=false|true, so no host scan happens;
@@ -568,16 +568,16 @@ static void plan_from_calls(struct plan *p, enum plan_family fam, const struct c
 /* Reads a builder golden and renames its fake table "table" to a real one. */
 static char *read_golden(const char *casename, const char *file, const char *table)
 {
-        const char *shared = getenv("SHARED_DIR");
+        const char *data = getenv("TEST_DATA_DIR");
         char path[512], line[512];
         struct strbuf out = STRBUF_NULL;
         char *ret;
         FILE *f;
 
-        snprintf(path, sizeof(path), "%s/conformance/istio-iptables/%s/%s", shared ? shared : "../shared", casename, file);
+        snprintf(path, sizeof(path), "%s/istio-iptables/%s/%s", data ? data : "tests/data", casename, file);
         f = fopen(path, "re");
         if (!f) {
-                printf("# cannot read %s (set SHARED_DIR)\n", path);
+                printf("# cannot read %s (set TEST_DATA_DIR)\n", path);
                 return NULL;
         }
         while (fgets(line, sizeof(line), f)) {

@@ -392,7 +392,7 @@ static int cmp_names(const void *a, const void *b)
 /* Real dumps from iptables-legacy-save and iptables-nft-save, v4 and v6: every observed file. */
 static void test_corpus(void)
 {
-        const char *shared = getenv("SHARED_DIR");
+        const char *data = getenv("TEST_DATA_DIR");
         char dir[4096], path[4096 + 512], name[512];
         bool did_truncate = false;
         char **names = NULL;
@@ -400,11 +400,11 @@ static void test_corpus(void)
         struct dirent *de;
         DIR *d;
 
-        if (!shared) {
-                tap_ok(true, "conformance corpus # SKIP SHARED_DIR not set");
+        if (!data) {
+                tap_ok(true, "conformance corpus # SKIP TEST_DATA_DIR not set");
                 return;
         }
-        snprintf(dir, sizeof(dir), "%s/conformance/istio-iptables", shared);
+        snprintf(dir, sizeof(dir), "%s/istio-iptables", data);
         d = opendir(dir);
         if (!d) {
                 tap_ok(false, "open %s", dir);

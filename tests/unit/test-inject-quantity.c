@@ -5,7 +5,7 @@
  * apimachinery's code (k8s.io/apimachinery/pkg/api/resource/quantity.go) or taken from its own
  * tables (quantity_test.go TestQuantityParse, TestQuantityString, TestQuantityParseEmit). No
  * Go toolchain runs here, so nothing is compared live against Kubernetes. The quantities
- * found in the conformance goldens (/work/shared/conformance/istio-inject) are checked one by
+ * found in the conformance goldens (tests/data/istio-inject) are checked one by
  * one with the file they come from. Inputs are also parsed from the very end of a page whose successor is
  * PROT_NONE, at every truncation point, so reading past the terminator crashes the test.
  */

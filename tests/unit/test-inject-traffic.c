@@ -2,7 +2,7 @@
  * Unit tests for inject/traffic.c: the istio-init arguments built from pod annotations and
  * the validation of the capture annotations (../shared/conformance/istio-inject/SEMANTICS.md
  * sections 4.1 and 4.4). Golden cases transcribe the `args:` of the istio-init (or
- * istio-validation) container of ../shared/conformance/istio-inject/expected/<file> from
+ * istio-validation) container of tests/data/istio-inject/expected/<file> from
  * "-p" to the end, with the annotations of the matching inputs/ file and the settings of
  * INDEX.md's "Config variants" table; each test names its file.
  *
