@@ -29,7 +29,7 @@ pf=${PILOTFISH:-$root/build/pilotfish}
 reps=${BENCH_REPS:-3}
 scpu=${BENCH_SERVER_CPU:-0}
 lcpu=${BENCH_LOAD_CPU:-1}
-corpus=$root/../shared/conformance/istio-inject/admission
+corpus=$root/tests/data/istio-inject/admission
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (a network namespace, setpriv)"
