@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cmd/inject.h"
+#include "common/readfile.h"
 #include "common/strbuf.h"
 #include "inject/settings.h"
 #include "inject/stream.h"
@@ -32,33 +34,18 @@ static void usage(FILE *f)
                    "Environment: ENABLE_NATIVE_SIDECARS=true|false (the config file's nativeSidecars wins).\n");
 }
 
-static int read_all(const char *path, struct strbuf *b, char *err, size_t errlen)
+/* The input, whole: standard input for "-", else any file, pipe or FIFO (common/readfile.h). */
+static int read_input(const char *path, char **ret_data, size_t *ret_len, char *err, size_t errlen)
 {
-        int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-        char chunk[65536];
-        ssize_t n;
+        bool in = strcmp(path, "-") == 0;
+        char why[128];
+        int r = in ? readfile_fd(STDIN_FILENO, INPUT_MAX, ret_data, ret_len)
+                   : readfile_path(path, INPUT_MAX, ret_data, ret_len, NULL);
 
-        if (fd < 0) {
-                snprintf(err, errlen, "opening %s: %s", path, strerror(errno));
-                return -errno;
-        }
-        b->limit = INPUT_MAX;
-        while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        snprintf(err, errlen, "reading %s: %s", path, strerror(errno));
-                        break;
-                }
-                if (strbuf_append(b, chunk, (size_t)n) < 0) {
-                        snprintf(err, errlen, "reading %s: larger than %u MiB", path, INPUT_MAX >> 20);
-                        n = -1;
-                        break;
-                }
-        }
-        if (fd != STDIN_FILENO)
-                close(fd);
-        return n < 0 ? -EINVAL : 0;
+        if (r < 0)
+                snprintf(err, errlen, "reading %s: %s", in ? "standard input" : path,
+                         readfile_strerror(r, INPUT_MAX, why, sizeof(why)));
+        return r;
 }
 
 static int write_all(const char *path, const struct strbuf *b, char *err, size_t errlen)
@@ -99,7 +86,9 @@ int inject_main(int argc, char **argv)
                 { 0 },
         };
         const char *in = NULL, *outpath = NULL, *config = NULL;
-        struct strbuf input = STRBUF_NULL, out = STRBUF_NULL, notes = STRBUF_NULL, errs = STRBUF_NULL;
+        struct strbuf out = STRBUF_NULL, notes = STRBUF_NULL, errs = STRBUF_NULL;
+        char *input = NULL;
+        size_t input_len = 0;
         struct inject_config c;
         char err[1024];
         int opt, r, rc = 1;
@@ -134,12 +123,11 @@ int inject_main(int argc, char **argv)
                 fprintf(stderr, "Error: %s\n", err);
                 goto out;
         }
-        if (read_all(in, &input, err, sizeof(err)) < 0) {
+        if (read_input(in, &input, &input_len, err, sizeof(err)) < 0) {
                 fprintf(stderr, "Error: %s\n", err);
                 goto out;
         }
-        r = inject_stream(&c, strcmp(in, "-") == 0 ? "<stdin>" : in, input.s ? input.s : "", input.len, &out,
-                          &notes, &errs);
+        r = inject_stream(&c, strcmp(in, "-") == 0 ? "<stdin>" : in, input, input_len, &out, &notes, &errs);
         if (notes.len)
                 fputs(strbuf_str(&notes), stderr);
         if (r < 0) {
@@ -152,7 +140,7 @@ int inject_main(int argc, char **argv)
         }
         rc = 0;
 out:
-        strbuf_deinit(&input);
+        free(input);
         strbuf_deinit(&out);
         strbuf_deinit(&notes);
         strbuf_deinit(&errs);

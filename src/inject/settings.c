@@ -1,7 +1,8 @@
 /*
- * Injector configuration; see config.h. The file is read with libfyaml into a document kept
- * for the config's lifetime, and walked against a table of known keys, so that every setting
- * has one place where its name, type and destination are written down.
+ * Injector configuration; see settings.h. The file is read whole into memory (common/readfile:
+ * a pipe or FIFO works like a file), parsed from there with libfyaml into a document kept for
+ * the config's lifetime, and walked against a table of known keys, so that every setting has
+ * one place where its name, type and destination are written down.
  */
 #include <errno.h>
 #include <libfyaml.h>
@@ -10,6 +11,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "common/readfile.h"
+#include "common/strbuf.h"
 #include "inject/settings.h"
 #include "inject/quantity.h"
 #include "inject/yaml.h"
@@ -50,6 +53,8 @@ void inject_config_deinit(struct inject_config *c)
         if (c->doc)
                 fy_document_destroy(c->doc);
         c->doc = NULL;
+        free(c->text);
+        c->text = NULL;
 }
 
 enum key_type { K_STRING, K_BOOL, K_UINT, K_PORT, K_QUANTITY, K_STRINGS, K_MAP };
@@ -229,34 +234,78 @@ static int load_map(struct inject_config *c, struct fy_node *map, const char *pr
         return 0;
 }
 
-int inject_config_load(struct inject_config *c, const char *path, char *err, size_t errlen)
+/* Whether text is blank lines and comments only: libfyaml finds no document there, and such
+ * a file (an empty ConfigMap key, a commented-out config) means the defaults. A NUL byte or
+ * text that is not UTF-8 is left for the parser to refuse. */
+static bool only_comments(const char *text, size_t len)
 {
-        struct fy_parse_cfg cfg = { .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG };
+        if (memchr(text, '\0', len) || yaml_utf8_invalid_at(text, len) < len)
+                return false;
+        for (size_t i = 0; i < len; i++) {
+                if (text[i] == '#')
+                        while (i < len && text[i] != '\n')
+                                i++;
+                else if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r' && text[i] != '\n')
+                        return false;
+        }
+        return true;
+}
+
+/* Parses text (len bytes, owned by c from here on, also on failure) into c; see settings.h. */
+static int config_parse(struct inject_config *c, const char *name, char *text, size_t len, char *err, size_t errlen)
+{
+        struct strbuf why = STRBUF_NULL;
         char msg[512];
         int r;
 
-        c->doc = fy_document_build_from_file(&cfg, path);
+        c->text = text;
+        if (only_comments(text, len))
+                return 0;
+        c->doc = yaml_parse_quiet(text, len, &why);
         if (!c->doc) {
-                FILE *f = fopen(path, "re");
-                if (!f) {
-                        r = -errno;
-                        snprintf(err, errlen, "reading %s: %s", path, strerror(errno));
-                        return r;
-                }
-                fclose(f);
-                snprintf(err, errlen, "%s: not valid YAML", path);
+                snprintf(err, errlen, "%s: not valid YAML: %s", name, why.error ? "out of memory" : strbuf_str(&why));
+                strbuf_deinit(&why);
                 return -EINVAL;
         }
+        strbuf_deinit(&why);
         if (!fy_document_root(c->doc))
-                return 0;       /* an empty file: the defaults */
+                return 0;       /* only comments: the defaults */
         r = load_map(c, fy_document_root(c->doc), "", msg, sizeof(msg));
         if (r < 0)
-                snprintf(err, errlen, "%s: %s", path, msg);
+                snprintf(err, errlen, "%s: %s", name, msg);
         if (r == 0 && strcmp(c->policy, "enabled") != 0 && strcmp(c->policy, "disabled") != 0) {
-                snprintf(err, errlen, "%s: policy: '%s' (want enabled or disabled)", path, c->policy);
+                snprintf(err, errlen, "%s: policy: '%s' (want enabled or disabled)", name, c->policy);
                 r = -EINVAL;
         }
         return r;
+}
+
+int inject_config_parse(struct inject_config *c, const char *name, const char *text, size_t len, char *err,
+                        size_t errlen)
+{
+        char *copy = malloc(len + 1);
+
+        if (!copy) {
+                snprintf(err, errlen, "%s: out of memory", name);
+                return -ENOMEM;
+        }
+        if (len)
+                memcpy(copy, text, len);
+        copy[len] = '\0';
+        return config_parse(c, name, copy, len, err, errlen);
+}
+
+int inject_config_load(struct inject_config *c, const char *path, char *err, size_t errlen)
+{
+        char *text, why[128];
+        size_t len;
+        int r = readfile_path(path, INJECT_CONFIG_MAX, &text, &len, NULL);
+
+        if (r < 0) {
+                snprintf(err, errlen, "reading %s: %s", path, readfile_strerror(r, INJECT_CONFIG_MAX, why, sizeof(why)));
+                return r;
+        }
+        return config_parse(c, path, text, len, err, errlen);
 }
 
 int inject_config_env(struct inject_config *c, char **envp, char *err, size_t errlen)

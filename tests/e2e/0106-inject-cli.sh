@@ -16,7 +16,13 @@
 #   - ENABLE_NATIVE_SIDECARS=false gives the classic layout; nativeSidecars in --config wins
 #     over it; an unknown or mistyped config key is an error naming it;
 #   - the istio-init arguments the injector writes are accepted by `pilotfish istio-iptables
-#     --dry-run`, and the proxy's by `pilotfish proxy` (which then refuses only the UID).
+#     --dry-run`, and the proxy's by `pilotfish proxy` (which then refuses only the UID);
+#   - every file input may be a pipe. Regression: `--config <(cat cfg.yaml)` with two keys was a
+#     segmentation fault (libfyaml 0.7.12's fy_document_build_from_file on a pipe: negative-size-param
+#     in fy_atom_cmp) and with one key said "unknown key" with an empty name. Now --config from a
+#     pipe, a FIFO and /dev/stdin gives what the regular file gives, an unknown key from a pipe is
+#     named, -f takes a pipe too, an empty or comments-only config means the defaults, and a
+#     directory or a config over 1 MiB is refused naming the path and why.
 
 . "$(dirname "$0")/lib.sh"
 e2e_init
@@ -64,7 +70,7 @@ spec:
 EOF
 
 expect_fail "no -f: exit 1, Istio's message" "filename not specified (see --filename or -f)"
-expect_fail "a missing file: exit 1 naming it" "opening $T/missing.yaml: No such file or directory" -f "$T/missing.yaml"
+expect_fail "a missing file: exit 1 naming it" "reading $T/missing.yaml: No such file or directory" -f "$T/missing.yaml"
 expect_fail "an unknown flag: exit 1 naming it" "--bogus" -f "$T/web.yaml" --bogus
 
 inj -f "$T/web.yaml"
@@ -165,6 +171,92 @@ printf 'nativeSidecar: true\n' >"$T/typo.yaml"
 expect_fail "an unknown config key: exit 1 naming it" "unknown key nativeSidecar" -f "$T/web.yaml" --config "$T/typo.yaml"
 printf 'proxy:\n  uid: lots\n' >"$T/type.yaml"
 expect_fail "a mistyped config value: exit 1 naming key and value" "proxy.uid: bad value 'lots'" -f "$T/web.yaml" --config "$T/type.yaml"
+
+# Every file input may be a pipe (process substitution), a FIFO or /dev/stdin, and reads as the
+# regular file does.
+cat >"$T/cfg.yaml" <<'EOF'
+image: registry.example.com/pilotfish:9.9
+policy: enabled
+nativeSidecars: false
+neverInjectSelector: ["openshift.io/build.name"]
+proxy:
+  logLevel: debug
+  uid: 1400
+  resources:
+    requests: {cpu: 20m, memory: 32Mi}
+    limits: {cpu: "2"}
+EOF
+printf 'image: registry.example.com/pilotfish:9.9\npolicy: enabled\n' >"$T/cfg2.yaml"
+for cfg in cfg2 cfg; do
+        inj -f "$T/web.yaml" --config "$T/$cfg.yaml"
+        cp "$T/out" "$T/$cfg.want"
+        keys=$(grep -c '^[a-zA-Z]' "$T/$cfg.yaml")
+        if [ "$RC" = 0 ] && grep -qF 'registry.example.com/pilotfish:9.9' "$T/$cfg.want"; then
+                ok "--config FILE with $keys top-level keys applies them"
+        else
+                not_ok "--config FILE with $keys top-level keys applies them"
+                diag_file "$T/err" stderr
+        fi
+        "$PILOTFISH" inject -f "$T/web.yaml" --config <(cat "$T/$cfg.yaml") >"$T/out" 2>"$T/err"
+        RC=$?
+        if [ "$RC" = 0 ] && cmp -s "$T/out" "$T/$cfg.want"; then
+                ok "--config <(cat FILE) with $keys top-level keys (a pipe) gives what --config FILE gives"
+        else
+                not_ok "--config <(cat FILE) with $keys top-level keys (a pipe) gives what --config FILE gives"
+                diag "exit $RC"
+                diag_file "$T/err" stderr
+        fi
+done
+"$PILOTFISH" inject -f "$T/web.yaml" --config /dev/stdin <"$T/cfg.yaml" >"$T/out" 2>"$T/err"
+RC=$?
+if [ "$RC" = 0 ] && cmp -s "$T/out" "$T/cfg.want"; then
+        ok "--config /dev/stdin gives what --config FILE gives"
+else
+        not_ok "--config /dev/stdin gives what --config FILE gives" "exit $RC" "$(cat "$T/err")"
+fi
+cat "$T/cfg.yaml" | "$PILOTFISH" inject -f "$T/web.yaml" --config /dev/stdin >"$T/out" 2>"$T/err"
+RC=$?
+if [ "$RC" = 0 ] && cmp -s "$T/out" "$T/cfg.want"; then
+        ok "--config /dev/stdin on a pipe gives what --config FILE gives"
+else
+        not_ok "--config /dev/stdin on a pipe gives what --config FILE gives" "exit $RC" "$(cat "$T/err")"
+fi
+mkfifo "$T/cfg.fifo"
+{ sleep 0.2; cat "$T/cfg.yaml"; } >"$T/cfg.fifo" &
+fifo_writer=$!
+"$PILOTFISH" inject -f "$T/web.yaml" --config "$T/cfg.fifo" >"$T/out" 2>"$T/err"
+RC=$?
+wait "$fifo_writer"
+if [ "$RC" = 0 ] && cmp -s "$T/out" "$T/cfg.want"; then
+        ok "--config FIFO (mkfifo, written late) gives what --config FILE gives"
+else
+        not_ok "--config FIFO gives what --config FILE gives" "exit $RC" "$(cat "$T/err")"
+fi
+"$PILOTFISH" inject -f <(cat "$T/web.yaml") --config <(cat "$T/cfg.yaml") >"$T/out" 2>"$T/err"
+RC=$?
+if [ "$RC" = 0 ] && cmp -s "$T/out" "$T/cfg.want"; then
+        ok "-f <(cat FILE) with --config <(cat FILE): both pipes, the same output"
+else
+        not_ok "-f <(cat FILE) with --config <(cat FILE): both pipes, the same output" "exit $RC" "$(cat "$T/err")"
+fi
+expect_fail "an unknown key from a pipe, alone: exit 1 naming it" "unknown key nativeSidecar" \
+        -f "$T/web.yaml" --config <(printf 'nativeSidecar: true\n')
+expect_fail "an unknown key from a pipe after known ones: exit 1 naming it" "unknown key proxy.uidd" \
+        -f "$T/web.yaml" --config <(printf 'image: a/b:1\nproxy:\n  uid: 1\n  uidd: 2\n')
+expect_fail "a duplicate key from a pipe: exit 1 naming it and where" 'duplicate key "image" at line 2, column 1' \
+        -f "$T/web.yaml" --config <(printf 'image: a/b:1\nimage: a/b:2\n')
+for empty in '' '# nothing set\n\n'; do
+        "$PILOTFISH" inject -f "$T/web.yaml" --config <(printf "$empty") >"$T/out" 2>"$T/err"
+        RC=$?
+        if [ "$RC" = 0 ] && cmp -s "$T/out" "$T/web.out"; then
+                ok "an empty or comments-only config from a pipe ($(printf "$empty" | wc -c) bytes) means the defaults"
+        else
+                not_ok "an empty or comments-only config from a pipe means the defaults" "exit $RC" "$(cat "$T/err")"
+        fi
+done
+expect_fail "a directory as --config: exit 1 naming it and why" "reading $T: Is a directory" -f "$T/web.yaml" --config "$T"
+expect_fail "a config over 1 MiB (from a pipe): exit 1 naming the limit" "larger than the limit of 1 MiB" \
+        -f "$T/web.yaml" --config <(head -c 1100000 /dev/zero | tr '\0' '#')
 
 # The injected containers' arguments, as the containers would run them.
 mapfile -t init_args < <(fy-tool --dump --mode json "$T/web.out" |
