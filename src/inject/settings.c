@@ -164,7 +164,7 @@ static int load_value(struct inject_config *c, const struct key *k, struct fy_no
                         goto type;
                 return 0;
         case K_QUANTITY:
-                if (fy_node_is_null(v) || (s && !*s)) {
+                if (yaml_is_null(v) || (s && !*s)) {
                         /* null removes the default, as Istio's values do */
                         *(const char **)dst = NULL;
                         return 0;

@@ -68,7 +68,7 @@ bool yaml_is_seq(struct fy_node *n)
         return n && fy_node_is_sequence(n);
 }
 
-static bool is_null(struct fy_node *n)
+bool yaml_is_null(struct fy_node *n)
 {
         const char *s;
 
@@ -90,7 +90,7 @@ static struct fy_node *child(struct fy_document *d, struct fy_node *map, const c
 
         if (!yaml_is_map(map))
                 return NULL;
-        if (n && !is_null(n))
+        if (n && !yaml_is_null(n))
                 return (seq ? fy_node_is_sequence(n) : fy_node_is_mapping(n)) ? n : NULL;
         n = seq ? fy_node_create_sequence(d) : fy_node_create_mapping(d);
         if (!n || yaml_set(d, map, key, n) < 0)

@@ -25,6 +25,9 @@ struct fy_node_pair *yaml_pair(struct fy_node *map, const char *key, size_t len)
 const char *yaml_str(struct fy_node *n);
 /* The text of map[key] when it is a scalar, else NULL. */
 const char *yaml_get_str(struct fy_node *map, const char *key);
+/* Whether n is YAML's null: absent, or a plain scalar that is empty, ~, null, Null or NULL
+ * (libfyaml 0.7.12's fy_node_is_null() says so only for the empty one). */
+bool yaml_is_null(struct fy_node *n);
 bool yaml_is_map(struct fy_node *n);
 bool yaml_is_seq(struct fy_node *n);
 

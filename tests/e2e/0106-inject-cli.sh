@@ -22,7 +22,9 @@
 #     in fy_atom_cmp) and with one key said "unknown key" with an empty name. Now --config from a
 #     pipe, a FIFO and /dev/stdin gives what the regular file gives, an unknown key from a pipe is
 #     named, -f takes a pipe too, an empty or comments-only config means the defaults, and a
-#     directory or a config over 1 MiB is refused naming the path and why.
+#     directory or a config over 1 MiB is refused naming the path and why;
+#   - a quantity of null (or ~) in the config removes the default, as docs/cli/inject.md says
+#     (libfyaml's fy_node_is_null() only knows the empty value: `cpu: null` was refused).
 
 . "$(dirname "$0")/lib.sh"
 e2e_init
@@ -184,7 +186,7 @@ proxy:
   uid: 1400
   resources:
     requests: {cpu: 20m, memory: 32Mi}
-    limits: {cpu: "2"}
+    limits: {cpu: null}
 EOF
 printf 'image: registry.example.com/pilotfish:9.9\npolicy: enabled\n' >"$T/cfg2.yaml"
 for cfg in cfg2 cfg; do
@@ -207,6 +209,9 @@ for cfg in cfg2 cfg; do
                 diag_file "$T/err" stderr
         fi
 done
+assert_eq "... the config's resources, where null removes the default CPU limit" \
+        "$(json "$T/cfg.want" '.[0].spec.template.spec.containers[] | select(.name == "istio-proxy") | .resources')" \
+        '{"requests":{"cpu":"20m","memory":"32Mi"},"limits":{"memory":"256Mi"}}'
 "$PILOTFISH" inject -f "$T/web.yaml" --config /dev/stdin <"$T/cfg.yaml" >"$T/out" 2>"$T/err"
 RC=$?
 if [ "$RC" = 0 ] && cmp -s "$T/out" "$T/cfg.want"; then
