@@ -19,6 +19,7 @@
 #include "capture/settings.h"
 #include "common/cidr.h"
 #include "common/log.h"
+#include "common/readfile.h"
 #include "common/strbuf.h"
 
 enum flag_type {
@@ -619,32 +620,41 @@ static bool parse_go_duration_ms(const char *v, long *ret)
         return true;
 }
 
+/* The largest resolv.conf read: glibc reads lines of any length, but a real one is a few
+ * hundred bytes, and a limit keeps --resolv-conf /dev/zero from eating memory. */
+#define RESOLV_CONF_MAX (1u << 20)
+
 static int read_dns_servers(struct capture_settings *s, struct problems *p)
 {
-        FILE *f = fopen(s->resolv_conf, "re");
-        char *line = NULL;
-        size_t cap = 0;
+        char *text, *line, *next, why[128];
+        size_t len;
+        int r = readfile_path(s->resolv_conf, RESOLV_CONF_MAX, &text, &len, NULL);
 
-        if (!f) {
-                problem(p, "reading DNS servers from %s: %s", s->resolv_conf, strerror(errno));
-                return -errno;
+        if (r < 0) {
+                problem(p, "reading DNS servers from %s: %s", s->resolv_conf,
+                        readfile_strerror(r, RESOLV_CONF_MAX, why, sizeof(why)));
+                return r;
         }
         /* Whole lines, however long: the tail of a long comment must not read as a server. */
-        while (getline(&line, &cap, f) >= 0) {
-                char *save = NULL, *key = strtok_r(line, " \t\r\n", &save), *val;
+        for (line = text; line < text + len; line = next) {
+                char *nl = memchr(line, '\n', (size_t)(text + len - line));
+                char *save = NULL, *key, *val;
                 struct cidr c;
 
+                next = nl ? nl + 1 : text + len;
+                if (nl)
+                        *nl = '\0';
+                key = strtok_r(line, " \t\r", &save);
                 if (!key || strcmp(key, "nameserver") != 0)
                         continue;
-                val = strtok_r(NULL, " \t\r\n", &save);
+                val = strtok_r(NULL, " \t\r", &save);
                 /* Unparsable servers are dropped; the others are pasted as written, as Istio
                  * does (its goldens hold "::127.0.0.53", not Go's canonical "::7f00:35"). */
                 if (!val || ip_parse(val, &c) < 0)
                         continue;
                 strv_push(c.family == AF_INET ? &s->dns_v4 : &s->dns_v6, val);
         }
-        free(line);
-        fclose(f);
+        free(text);
         return 0;
 }
 
