@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -210,12 +211,56 @@ static void serve_app_probe(struct admin_conn *c, const struct http_request *r)
                 reply_text(c, 500, "the probe could not start (a host name, or out of fds)\n");
 }
 
+/* Whether the admin connection comes from this pod's loopback (127.0.0.0/8 or ::1). */
+static bool peer_is_loopback(int fd)
+{
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+
+        if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+                return false;
+        if (ss.ss_family == AF_INET)
+                return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+        if (ss.ss_family == AF_INET6) {
+                const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+
+                if (IN6_IS_ADDR_V4MAPPED(a))
+                        return a->s6_addr[12] == 127;
+                return IN6_IS_ADDR_LOOPBACK(a);
+        }
+        return false;
+}
+
+/*
+ * POST /quitquitquit on 15020: what a Job's application calls when it is done (pilot-agent's
+ * status server answers it there, Envoy's admin on 15000). The status port listens on the pod
+ * address for kubelet, so, as pilot-agent does, only the pod's own loopback may stop the proxy.
+ */
+static void serve_status_quit(struct admin_conn *c, const struct http_request *r)
+{
+        if (!is(r, "POST", "/quitquitquit")) {
+                reply_text(c, 405, "method not allowed\n");
+                return;
+        }
+        if (!peer_is_loopback(c->fd)) {
+                reply_text(c, 403, "only requests from localhost are allowed\n");
+                return;
+        }
+        reply_text(c, 200, "OK\n");
+        proxy_quit(c->ls->p, 0);
+}
+
 static void route(struct admin_conn *c, const struct http_request *r)
 {
         enum admin_port port = c->ls->port;
 
         if (port == ADMIN_PORT_STATUS && (has_prefix(r, "/app-health/") || has_prefix(r, "/app-lifecycle/"))) {
                 serve_app_probe(c, r);
+                return;
+        }
+
+        if (port == ADMIN_PORT_STATUS && path_is(r, "/quitquitquit")) {
+                serve_status_quit(c, r);
                 return;
         }
 
