@@ -4,7 +4,6 @@
  * pilotfish-webhook, the binary that links OpenSSL. See docs/cli/certs.md and
  * docs/cli/webhook.md.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,9 +11,13 @@
 #include <string.h>
 
 #include "cmd/certs.h"
+#include "common/readfile.h"
 #include "common/strbuf.h"
 #include "webhook/certs.h"
 #include "webhook/registration.h"
+
+/* The largest CA bundle read: it ends up in one object the API server stores (1.5 MiB at most). */
+#define CA_BUNDLE_MAX (1u << 20)
 
 static void certs_usage(FILE *f)
 {
@@ -116,12 +119,11 @@ int webhook_config_main(int argc, char **argv)
         };
         struct registration r = { .name = "pilotfish-sidecar-injector", .service = "pilotfish-webhook",
                                   .ns = "istio-system", .timeout_s = 10 };
-        struct strbuf ca = STRBUF_NULL, out = STRBUF_NULL;
+        struct strbuf out = STRBUF_NULL;
         const char *ca_path = NULL;
-        char buf[4096];
-        FILE *f;
-        size_t n;
-        int opt;
+        char *ca, why[128];
+        size_t ca_len;
+        int opt, n;
 
         opterr = 0;
         optind = 1;
@@ -152,28 +154,25 @@ int webhook_config_main(int argc, char **argv)
                 fprintf(stderr, "Error: --ca-bundle FILE is required (the CA that signed the webhook's certificate)\n");
                 return 1;
         }
-        f = fopen(ca_path, "re");
-        if (!f) {
-                fprintf(stderr, "Error: reading %s: %s\n", ca_path, strerror(errno));
+        n = readfile_path(ca_path, CA_BUNDLE_MAX, &ca, &ca_len, NULL);
+        if (n < 0) {
+                fprintf(stderr, "Error: reading %s: %s\n", ca_path, readfile_strerror(n, CA_BUNDLE_MAX, why, sizeof(why)));
                 return 1;
         }
-        while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-                strbuf_append(&ca, buf, n);
-        fclose(f);
-        if (!ca.len || !strstr(strbuf_str(&ca), "-----BEGIN CERTIFICATE-----")) {
+        if (!strstr(ca, "-----BEGIN CERTIFICATE-----")) {
                 fprintf(stderr, "Error: %s holds no PEM certificate\n", ca_path);
-                strbuf_deinit(&ca);
+                free(ca);
                 return 1;
         }
-        r.ca_pem = ca.s;
-        r.ca_len = ca.len;
+        r.ca_pem = ca;
+        r.ca_len = ca_len;
         registration_yaml(&r, &out);
-        n = out.error ? 0 : out.len;
+        n = out.error ? 0 : 1;
         if (n)
                 fputs(strbuf_str(&out), stdout);
         else
                 fprintf(stderr, "Error: out of memory\n");
-        strbuf_deinit(&ca);
+        free(ca);
         strbuf_deinit(&out);
         return n ? 0 : 1;
 }

@@ -24,6 +24,11 @@
 #   - the answer cache: the same request with another uid is answered from it (the metrics
 #     count the hit) with the handler's answer for that uid; a changed label or another path
 #     is computed afresh; --answer-cache 0 turns it off;
+#   - every file input may be a pipe or FIFO (the webhook's --config <(...) shared the
+#     injector's segmentation fault in libfyaml): `webhook config --ca-bundle <(cat ca.crt)` prints
+#     what the file gives; a webhook with --tls-cert <(cat tls.crt), --tls-key from a FIFO and
+#     --config <(...) of two keys serves HTTPS verified by its CA, applies the config, says the
+#     pair is read once, and still answers seconds later (it never reopens a pipe);
 #   - SIGTERM: exit 0.
 
 . "$(dirname "$0")/lib.sh"
@@ -270,6 +275,47 @@ assert_eq "--answer-cache 0: both uids injected" "$answers" \
 assert_eq "... and nothing came from a cache (hits 0, misses 0)" \
         "$(PORT=15018 wcurl "$T/b/ca.crt" "https://$NAME:15018/metrics" | awk '$1 ~ /answer_cache_(hits|misses)_total/ { printf "%s ", $2 }')" "0 0 "
 kill -TERM "$W0PID"
+
+# File inputs from pipes and a FIFO: a third webhook (port 15019, as root: a pipe made by this
+# shell is its own, mode 0600), with the first pair and a config of two keys.
+"$PILOTFISH" webhook config --ca-bundle <(cat "$T/a/ca.crt") >"$T/registration-pipe.yaml" 2>&1
+if cmp -s "$T/registration-pipe.yaml" "$T/registration.yaml"; then
+        ok "webhook config --ca-bundle <(cat ca.crt): what the file gives"
+else
+        not_ok "webhook config --ca-bundle <(cat ca.crt): what the file gives" "$(head -c 300 "$T/registration-pipe.yaml")"
+fi
+mkfifo "$T/key.fifo"
+{ sleep 0.2; cat "$T/a/tls.key"; } >"$T/key.fifo" &
+E2E_PIDS+=("$!")
+in_ns w "$T/bin/pilotfish" webhook --tls-cert <(cat "$T/a/tls.crt") --tls-key "$T/key.fifo" --port 15019 \
+        --config <(printf 'image: registry.example.com/pilotfish:9.9\npolicy: enabled\n') \
+        >"$T/webhook-pipe.log" 2>&1 {E2E_STDOUT}>&- {E2E_STDERR}>&- &
+WPPID=$!
+E2E_PIDS+=("$WPPID")
+for _ in $(seq 50); do
+        [ "$(PORT=15019 wcurl "$T/a/ca.crt" -o /dev/null -w '%{http_code}' "https://$NAME:15019/healthz" 2>/dev/null)" = 200 ] && break
+        sleep 0.1
+done
+assert_eq "--tls-cert <(cat tls.crt), --tls-key FIFO, --config <(...): GET /healthz verified by the CA: 200" \
+        "$(PORT=15019 wcurl "$T/a/ca.crt" -o /dev/null -w '%{http_code}' "https://$NAME:15019/healthz")" 200
+code=$(PORT=15019 wcurl "$T/a/ca.crt" -o "$T/answer" -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary "@$T/burst1.json" "https://$NAME:15019/inject")
+if [ "$code" = 200 ] && jq -r .response.patch "$T/answer" | base64 -d | grep -qF 'registry.example.com/pilotfish:9.9'; then
+        ok "... POST /inject injects with the config's image (the config came through a pipe)"
+else
+        not_ok "... POST /inject injects with the config's image" "status $code; $(head -c 300 "$T/answer")"
+fi
+assert_match "... the log says the pair is read once, not watched" "$(cat "$T/webhook-pipe.log")" \
+        "is not a regular file \(a pipe\?\): read once, never reloaded"
+sleep 1.2
+assert_eq "... 1.2 s later (past the once-a-second look at the files) still 200: the pipes are not reopened" \
+        "$(PORT=15019 wcurl "$T/a/ca.crt" --max-time 5 -o /dev/null -w '%{http_code}' "https://$NAME:15019/healthz")" 200
+if ! grep -q "not reloaded" "$T/webhook-pipe.log"; then
+        ok "... and no reload was tried"
+else
+        not_ok "... and no reload was tried" "$(cat "$T/webhook-pipe.log")"
+fi
+kill -TERM "$WPPID"
 out=$("$PILOTFISH" webhook --tls-cert "$T/live/tls.crt" --tls-key "$T/live/tls.key" --answer-cache 5000 2>&1)
 assert_eq "--answer-cache 5000: exit 1" "$?" 1
 assert_match "... naming the flag and its range" "$out" "--answer-cache: '5000' is not a number in 0..4096"
