@@ -251,6 +251,43 @@ static bool only_comments(const char *text, size_t len)
         return true;
 }
 
+static void diag_discard(struct fy_diag *diag, void *user, const char *buf, size_t len)
+{
+}
+
+/* Whether text, which parses, holds a second document after the first that is not empty
+ * (a trailing "---" is harmless), or broken YAML after it: libfyaml's document builder reads
+ * the first and ignores the rest, which would drop settings without a word. */
+static bool second_document(const char *text, size_t len)
+{
+        struct fy_diag_cfg dcfg;
+        struct fy_diag *diag;
+        struct fy_parser *fyp = NULL;
+        struct fy_document *d;
+        int n = 0;
+
+        fy_diag_cfg_default(&dcfg);
+        dcfg.fp = NULL;
+        dcfg.output_fn = diag_discard;
+        diag = fy_diag_create(&dcfg);
+        if (diag)
+                fyp = fy_parser_create(&(struct fy_parse_cfg){ .flags = YAML_PARSE_FLAGS, .diag = diag });
+        if (fyp && fy_parser_set_string(fyp, text, len) == 0) {
+                while (n < 2 && (d = fy_parse_load_document(fyp))) {
+                        if (n == 0 || !yaml_is_null(fy_document_root(d)))
+                                n++;
+                        fy_parse_document_destroy(fyp, d);
+                }
+                if (fy_parser_get_stream_error(fyp))
+                        n = 2;
+        }
+        if (fyp)
+                fy_parser_destroy(fyp);
+        if (diag)
+                fy_diag_unref(diag);
+        return n > 1;
+}
+
 /* Parses text (len bytes, owned by c from here on, also on failure) into c; see settings.h. */
 static int config_parse(struct inject_config *c, const char *name, char *text, size_t len, char *err, size_t errlen)
 {
@@ -268,8 +305,12 @@ static int config_parse(struct inject_config *c, const char *name, char *text, s
                 return -EINVAL;
         }
         strbuf_deinit(&why);
+        if (second_document(text, len)) {
+                snprintf(err, errlen, "%s: more after the first YAML document: the config is one mapping", name);
+                return -EINVAL;
+        }
         if (!fy_document_root(c->doc))
-                return 0;       /* only comments: the defaults */
+                return 0;
         r = load_map(c, fy_document_root(c->doc), "", msg, sizeof(msg));
         if (r < 0)
                 snprintf(err, errlen, "%s: %s", name, msg);

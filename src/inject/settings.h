@@ -51,9 +51,10 @@ void inject_config_init(struct inject_config *c);
 /*
  * Reads a YAML config file over the defaults, once per config: any file, pipe or FIFO of at
  * most INJECT_CONFIG_MAX bytes (empty, or only comments: the defaults). Unknown keys are an
- * error (a typo must not be silently ignored), so are duplicate keys. Returns 0, or a
- * negative errno with what failed, on which path and why in err ("reading PATH: why",
- * "PATH: unknown key proxy.x", "PATH: not valid YAML: why").
+ * error (a typo must not be silently ignored), so are duplicate keys and a second document
+ * (only an empty one may follow the first). Returns 0, or a negative errno with what failed,
+ * on which path and why in err ("reading PATH: why", "PATH: unknown key proxy.x", "PATH: not
+ * valid YAML: why").
  */
 int inject_config_load(struct inject_config *c, const char *path, char *err, size_t errlen);
 /* The same for len bytes of text (copied; it may hold anything), named name in messages. */

@@ -23,6 +23,8 @@
 #     pipe, a FIFO and /dev/stdin gives what the regular file gives, an unknown key from a pipe is
 #     named, -f takes a pipe too, an empty or comments-only config means the defaults, and a
 #     directory or a config over 1 MiB is refused naming the path and why;
+#   - a config with a second document is refused (libfyaml's builder ignored it, and with it
+#     every setting there);
 #   - a quantity of null (or ~) in the config removes the default, as docs/cli/inject.md says
 #     (libfyaml's fy_node_is_null() only knows the empty value: `cpu: null` was refused).
 
@@ -250,6 +252,8 @@ expect_fail "an unknown key from a pipe after known ones: exit 1 naming it" "unk
         -f "$T/web.yaml" --config <(printf 'image: a/b:1\nproxy:\n  uid: 1\n  uidd: 2\n')
 expect_fail "a duplicate key from a pipe: exit 1 naming it and where" 'duplicate key "image" at line 2, column 1' \
         -f "$T/web.yaml" --config <(printf 'image: a/b:1\nimage: a/b:2\n')
+expect_fail "a second document from a pipe: exit 1 (it would be ignored)" "more after the first YAML document" \
+        -f "$T/web.yaml" --config <(printf 'image: a/b:1\n---\nnativeSidecars: false\n')
 for empty in '' '# nothing set\n\n'; do
         "$PILOTFISH" inject -f "$T/web.yaml" --config <(printf "$empty") >"$T/out" 2>"$T/err"
         RC=$?
