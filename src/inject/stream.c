@@ -92,10 +92,10 @@ int inject_stream(const struct inject_config *c, const char *name, const char *i
                 fy_parse_document_destroy(fyp, d);
         }
         if (fy_parser_get_stream_error(fyp)) {
-                /* libfyaml's message, first line only: "<source>:LINE:COL: error: what". */
-                /* "<source>:LINE:COL: error: what": keep LINE, COL and what. */
-                const char *msg = strbuf_str(&diagnostics), *nl = strchr(msg, '\n');
-                const char *at = strstr(msg, ": error: "), *pos = at;
+                /* libfyaml's error, first line only: "<source>:LINE:COL: error: what": keep LINE,
+                 * COL and what. Warnings (an unknown %directive) may come before it. */
+                const char *msg = strbuf_str(&diagnostics), *at = strstr(msg, ": error: "), *pos = at;
+                const char *nl = strchr(at ? at : msg, '\n');
                 unsigned line = 0, col = 0;
                 int colons = 0;
 

@@ -401,10 +401,13 @@ static void diag_to_strbuf(struct fy_diag *diag, void *user, const char *buf, si
 {
         struct strbuf *b = user;
 
-        /* First message only, first line only: "<source>:LINE:COL: error: what". */
-        if (b->len)
+        /* The first error only, first line only: "<source>:LINE:COL: error: what". Warnings (an
+         * unknown %directive) come first and are not the reason. */
+        size_t line = strcspn(buf, "\n") < len ? strcspn(buf, "\n") : len;
+
+        if (b->len || !memmem(buf, line, ": error: ", 9))
                 return;
-        strbuf_append(b, buf, strcspn(buf, "\n") < len ? strcspn(buf, "\n") : len);
+        strbuf_append(b, buf, line);
 }
 
 struct fy_document *yaml_parse_quiet(const char *text, size_t len, struct strbuf *why)
@@ -440,9 +443,11 @@ struct fy_document *yaml_parse_quiet(const char *text, size_t len, struct strbuf
                 fy_document_destroy(d);
                 d = NULL;
         } else if (!d) {
-                /* libfyaml's own words after "error: ", unless it only said which call failed. */
-                const char *m = strbuf_str(&msg), *at = strstr(m, "error: ");
-                strbuf_puts(why, at ? at + 7 : !*m || strstr(m, "failed") ? "not valid YAML or JSON" : m);
+                /* libfyaml's own words after "error: ", else ours: never the rest of its line,
+                 * which starts with the source name ("<memory-@0xADDRESS-...>", a heap address
+                 * that a warning taken for the reason once put in the webhook's answers). */
+                const char *at = strstr(strbuf_str(&msg), "error: ");
+                strbuf_puts(why, at ? at + 7 : "not valid YAML or JSON");
         }
         if (diag)
                 fy_diag_unref(diag);

@@ -25,6 +25,8 @@
 #     directory or a config over 1 MiB is refused naming the path and why;
 #   - a config with a second document is refused (libfyaml's builder ignored it, and with it
 #     every setting there);
+#   - a %directive warning before a YAML error does not hide the error, and no message shows
+#     libfyaml's "<memory-@0xADDRESS...>" source name (the fuzzer found a config that did);
 #   - a quantity of null (or ~) in the config removes the default, as docs/cli/inject.md says
 #     (libfyaml's fy_node_is_null() only knows the empty value: `cpu: null` was refused).
 
@@ -95,6 +97,23 @@ fi
 
 printf 'kind: Pod\nspec:\n  containers: [\n' >"$T/broken.yaml"
 expect_fail "broken YAML: exit 1 with file, line and column" "$T/broken.yaml:4:1: not valid YAML or JSON" -f "$T/broken.yaml"
+# A warning (an unknown %directive) before the error: the error is the reason, on one line, and
+# libfyaml's source name ("<memory-@0xADDRESS...>", a heap address) is never shown.
+printf '%%FOO bar\n---\nkind: Pod\nspec:\n  containers: [\n' >"$T/directive.yaml"
+expect_fail "a %directive warning, then broken YAML: the error with its line and column" \
+        "$T/directive.yaml:6:1: not valid YAML or JSON: flow sequence without a closing bracket" -f "$T/directive.yaml"
+if [ "$(wc -l <"$T/err")" = 2 ] && ! grep -q 'memory-@' "$T/err"; then
+        ok "... on one line, without libfyaml's source name"
+else
+        not_ok "... on one line, without libfyaml's source name" "$(cat "$T/err")"
+fi
+expect_fail "the same as --config: the error, not the warning" "$T/directive.yaml: not valid YAML: flow sequence without a closing bracket" \
+        -f "$T/web.yaml" --config "$T/directive.yaml"
+if ! grep -q 'memory-@' "$T/err"; then
+        ok "... without libfyaml's source name"
+else
+        not_ok "... without libfyaml's source name" "$(cat "$T/err")"
+fi
 printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: twice\n  labels: {app: a, "app": b}\nspec: {containers: [{name: a, image: b}]}\n' >"$T/dup.yaml"
 expect_fail "a duplicate key: exit 1 with the key, line and column" "$T/dup.yaml: not valid YAML or JSON: duplicate key \"app\" at line 5, column 21" -f "$T/dup.yaml"
 # libfyaml 0.7.12 misreads '' escapes in a row ('x''''y' as x''') and mis-writes some it reads
