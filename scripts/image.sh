@@ -51,10 +51,23 @@ if ! podman image exists "$base"; then
         rm -rf "$work/debian"
 fi
 
+# Each build leaves untagged images behind: its build stage (about 650 MB) and the image the new
+# tag replaced. They are removed afterwards, and only they: the images that were not there
+# before this build, and the old pilotfish image, once untagged.
+before=$(podman images -a -q --no-trunc | sort -u)
+old=$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
 podman build --pull=never --network=host -f deploy/Dockerfile -t "$tag" . >"$work/build.log" 2>&1 || {
         tail -30 "$work/build.log" >&2
         echo "image: podman build -f deploy/Dockerfile failed (log: $work/build.log)" >&2
         exit 1
 }
+new=$(podman image inspect --format '{{.Id}}' "$tag")
+for id in $(comm -13 <(echo "$before") <(podman images -a -q --no-trunc | sort -u)) $old; do
+        id=${id#sha256:}
+        [ "$id" = "${new#sha256:}" ] && continue
+        if [ -z "$(podman image inspect --format '{{.RepoTags}}' "$id" 2>/dev/null | tr -d '[]')" ]; then
+                podman rmi -f "$id" >/dev/null 2>&1 || true
+        fi
+done
 size=$(podman image inspect --format '{{.Size}}' "$tag")
 echo "image: $tag, $size bytes ($((size / 1000000)) MB) uncompressed"
