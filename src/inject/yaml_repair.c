@@ -163,9 +163,11 @@ static bool duplicate_key(struct fy_document *d, struct strbuf *why)
  * libfyaml 0.7.12 reads two or more consecutive '' escapes of a single-quoted scalar wrongly
  * ('x''''y' reads as x''' instead of x''y), and its emitter writes some that it read right
  * wrongly ('''''' holds two quotes and comes out holding three), so a value would change on
- * its way through `pilotfish inject` (found by the fuzzer). Every single-line single-quoted
- * scalar with '''' in its source is replaced by a double-quoted one holding the text decoded
- * here. Multi-line ones (YAML folds their lines) are left as libfyaml reads them.
+ * its way through `pilotfish inject` (found by the fuzzer). Every single-quoted scalar with
+ * '''' in its source is replaced by a double-quoted one holding the text decoded here. That
+ * includes multi-line ones, which libfyaml reads with bytes it never wrote (uninitialised heap
+ * memory, as valgrind shows; found by fuzz-inject-config), folding their lines as YAML 1.2
+ * section 7.3 says.
  */
 struct quote_fix {
         struct fy_document *d;
@@ -173,8 +175,13 @@ struct quote_fix {
         size_t len;
 };
 
-/* The value of a single-line single-quoted scalar with '''' in its source, decoded here; NULL
- * for any other node. */
+static bool is_white(char c)
+{
+        return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* The value of a single-quoted scalar with '''' in its source, decoded here; NULL for any
+ * other node. */
 static char *quoted_right(const struct quote_fix *q, struct fy_node *n)
 {
         struct fy_token *t;
@@ -189,14 +196,34 @@ static char *quoted_right(const struct quote_fix *q, struct fy_node *n)
                 return NULL;
         src = q->text + a->input_pos;
         srclen = b->input_pos - a->input_pos;
-        if (!memmem(src, srclen, "''''", 4) || memchr(src, '\n', srclen) || memchr(src, '\r', srclen))
+        if (!memmem(src, srclen, "''''", 4))
                 return NULL;
         if (!(v = malloc(srclen + 1)))
                 return NULL;
-        for (size_t i = 0; i < srclen; i++) {
-                v[k++] = src[i];
-                if (src[i] == '\'' && i + 1 < srclen && src[i + 1] == '\'')
-                        i++;
+        for (size_t i = 0; i < srclen;) {
+                size_t j = i, breaks = 0;
+
+                if (!is_white(src[i])) {
+                        v[k++] = src[i];
+                        i += src[i] == '\'' && i + 1 < srclen && src[i + 1] == '\'' ? 2 : 1;
+                        continue;
+                }
+                /* A run of white space is kept as it is within a line. With line breaks in it,
+                 * the spaces around them go, and one break folds to a space, n breaks to n - 1
+                 * newlines (the empty lines between); \r\n is one break. */
+                for (; j < srclen && is_white(src[j]); j++)
+                        if (src[j] == '\n' || (src[j] == '\r' && (j + 1 == srclen || src[j + 1] != '\n')))
+                                breaks++;
+                if (breaks == 0) {
+                        memcpy(v + k, src + i, j - i);
+                        k += j - i;
+                } else if (breaks == 1) {
+                        v[k++] = ' ';
+                } else {
+                        memset(v + k, '\n', breaks - 1);
+                        k += breaks - 1;
+                }
+                i = j;
         }
         v[k] = '\0';
         return v;

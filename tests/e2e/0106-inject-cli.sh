@@ -6,7 +6,8 @@
 #   - no -f, a missing file, an unknown flag: exit 1 with Istio's or a clear message;
 #   - -f - reads standard input and gives what -f FILE gives; -o FILE writes the file and
 #     nothing to standard output;
-#   - single-quoted values with '' escapes in a row keep their text, and a second pass
+#   - single-quoted values with '' escapes in a row keep their text, on one line or folded over
+#     several (where libfyaml 0.7.12 read uninitialised memory into the value), and a second pass
 #     changes nothing (libfyaml 0.7.12 misreads them; see inject/yaml_repair.c); an empty list item
 #     is written as null, so the output reads back;
 #   - broken YAML (with its line and column), a duplicate key, a pod without containers, wrong types, and one
@@ -127,6 +128,10 @@ metadata:
     'note''''s': 'a''''b'
     single: 'it''s'
     multi: 'x''''y''''z'
+    folded: 'one''''
+      two  
+
+      three'
 spec:
   containers:
   - name: app
@@ -135,9 +140,9 @@ spec:
 QUOTES
 inj -f "$T/quotes.yaml"
 got=$(fy-tool --dump --mode json "$T/out" | jq -c 'select(. != null) | [.metadata.annotations["note'"''"'s"],
-        .metadata.annotations.single, .metadata.annotations.multi, .spec.containers[0].args]')
-assert_eq "single-quoted values with '' escapes in a row keep their text (keys, values, list items)" "$got" \
-        "[\"a''b\",\"it's\",\"x''y''z\",[\"echo ''hi''\",\"plain\",\"''\"]]"
+        .metadata.annotations.single, .metadata.annotations.multi, .metadata.annotations.folded, .spec.containers[0].args]')
+assert_eq "single-quoted values with '' escapes in a row keep their text (keys, values, list items, folded lines)" "$got" \
+        "[\"a''b\",\"it's\",\"x''y''z\",\"one'' two\\nthree\",[\"echo ''hi''\",\"plain\",\"''\"]]"
 "$PILOTFISH" inject -f "$T/out" >"$T/again" 2>/dev/null
 if cmp -s "$T/out" "$T/again"; then
         ok "... and injecting the output again changes nothing"
