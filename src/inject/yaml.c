@@ -403,7 +403,8 @@ static void diag_to_strbuf(struct fy_diag *diag, void *user, const char *buf, si
 
         /* The first error only, first line only: "<source>:LINE:COL: error: what". Warnings (an
          * unknown %directive) come first and are not the reason. */
-        size_t line = strcspn(buf, "\n") < len ? strcspn(buf, "\n") : len;
+        const char *nl = memchr(buf, '\n', len);      /* buf is not NUL-terminated */
+        size_t line = nl ? (size_t)(nl - buf) : len;
 
         if (b->len || !memmem(buf, line, ": error: ", 9))
                 return;
