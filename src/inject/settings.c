@@ -2,7 +2,8 @@
  * Injector configuration; see settings.h. The file is read whole into memory (common/readfile:
  * a pipe or FIFO works like a file), parsed from there with libfyaml into a document kept for
  * the config's lifetime, and walked against a table of known keys, so that every setting has
- * one place where its name, type and destination are written down.
+ * one place where its name, type and destination are written down; the same table writes the
+ * settings back out (inject_config_write), so the two cannot drift apart.
  */
 #include <errno.h>
 #include <libfyaml.h>
@@ -232,6 +233,78 @@ static int load_map(struct inject_config *c, struct fy_node *map, const char *pr
                         return r;
         }
         return 0;
+}
+
+/* Whether k sits directly under prefix ("" for the top of the file). */
+static bool key_is_child(const struct key *k, const char *prefix)
+{
+        size_t n = strlen(prefix);
+
+        if (n == 0)
+                return !strchr(k->path, '.');
+        return strncmp(k->path, prefix, n) == 0 && k->path[n] == '.' && !strchr(k->path + n + 1, '.');
+}
+
+static void write_map(const struct inject_config *c, const char *prefix, int indent, struct strbuf *out)
+{
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                const struct key *k = &keys[i];
+                const char *src = (const char *)c + k->off;
+                const char *name = k->path + (*prefix ? strlen(prefix) + 1 : 0);
+                const struct strv *sv = (const struct strv *)src;
+                struct strbuf sub = STRBUF_NULL;
+
+                if (!key_is_child(k, prefix) || (k->type == K_STRING && !*(const char *const *)src))
+                        continue;
+                strbuf_printf(out, "%*s%s:", indent, "", name);
+                switch (k->type) {
+                case K_STRING:
+                        strbuf_puts(out, " ");
+                        yaml_flow_str(out, *(const char *const *)src);
+                        break;
+                case K_QUANTITY:
+                        strbuf_puts(out, " ");
+                        if (*(const char *const *)src)
+                                yaml_flow_str(out, *(const char *const *)src);
+                        else
+                                strbuf_puts(out, "null");
+                        break;
+                case K_BOOL:
+                        strbuf_puts(out, *(const bool *)src ? " true" : " false");
+                        break;
+                case K_UINT:
+                case K_PORT:
+                        strbuf_printf(out, " %u", *(const unsigned *)src);
+                        break;
+                case K_STRINGS:
+                        strbuf_puts(out, " [");
+                        for (size_t j = 0; j < sv->n; j++) {
+                                strbuf_puts(out, j ? ", " : "");
+                                yaml_flow_str(out, sv->v[j]);
+                        }
+                        strbuf_puts(out, "]");
+                        break;
+                case K_MAP:
+                        write_map(c, k->path, indent + 2, &sub);
+                        if (sub.error)
+                                out->error = out->error ? out->error : sub.error;
+                        if (sub.len) {
+                                strbuf_puts(out, "\n");
+                                strbuf_append(out, sub.s, sub.len - 1);      /* its last newline is ours */
+                        } else {
+                                strbuf_puts(out, " {}");
+                        }
+                        strbuf_deinit(&sub);
+                        break;
+                }
+                strbuf_puts(out, "\n");
+        }
+}
+
+int inject_config_write(const struct inject_config *c, struct strbuf *out)
+{
+        write_map(c, "", 0, out);
+        return out->error;
 }
 
 /* Whether text is blank lines and comments only: libfyaml finds no document there, and such

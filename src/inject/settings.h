@@ -60,6 +60,13 @@ int inject_config_load(struct inject_config *c, const char *path, char *err, siz
 /* The same for len bytes of text (copied; it may hold anything), named name in messages. */
 int inject_config_parse(struct inject_config *c, const char *name, const char *text, size_t len, char *err,
                         size_t errlen);
+/*
+ * Appends every setting of c that the config file can set to out, as the YAML config file
+ * that inject_config_parse() reads back to the same settings (block mappings, flow scalars
+ * quoted where needed, a removed quantity as null, unset strings left out). Returns 0 or the
+ * strbuf's error.
+ */
+int inject_config_write(const struct inject_config *c, struct strbuf *out);
 /* Applies ENABLE_NATIVE_SIDECARS=true|false from envp. Returns 0 or -EINVAL with err. */
 int inject_config_env(struct inject_config *c, char **envp, char *err, size_t errlen);
 void inject_config_deinit(struct inject_config *c);
