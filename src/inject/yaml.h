@@ -75,7 +75,8 @@ size_t yaml_utf8_invalid_at(const char *text, size_t len);
 /*
  * After a parse of text (len bytes) into d with YAML_PARSE_FLAGS (inject/yaml_repair.c): true,
  * with why, when d must be refused: two equal scalar keys in a mapping ("duplicate key "K" at
- * line L, column C"; JSON and YAML both forbid it, Kubernetes rejects it), or out of memory.
+ * line L, column C"; JSON and YAML both forbid it, Kubernetes rejects it), a list or mapping
+ * as a key (a Kubernetes object's keys are strings), or out of memory.
  * Else d is repaired where libfyaml 0.7.12 misreads it: single-line single-quoted scalars with
  * two or more '' escapes in a row become double-quoted ones holding the right text.
  */

@@ -69,7 +69,15 @@ static bool map_has_duplicate(struct fy_node *map, struct strbuf *why)
         while ((p = fy_node_mapping_iterate(map, &iter))) {
                 struct fy_node *key = fy_node_pair_key(p);
 
-                /* Only scalar keys take part: Kubernetes objects have no others. */
+                /* Kubernetes objects are JSON, whose keys are strings; and libfyaml 0.7.12 writes
+                 * a list as a key ("? - x") in a form it cannot read back (the fuzzer found
+                 * `&a": [x]`, an anchor named a": on a list key). */
+                if (key && (fy_node_is_sequence(key) || fy_node_is_mapping(key))) {
+                        strbuf_puts(why, "a list or a mapping as a key (the keys of a Kubernetes object are strings)");
+                        dup = true;
+                        break;
+                }
+                /* Only scalar keys take part in the duplicate check. */
                 if (!key || !fy_node_is_scalar(key) || fy_node_is_alias(key))
                         continue;
                 k[m].s = fy_node_get_scalar(key, &k[m].len);
@@ -84,7 +92,7 @@ static bool map_has_duplicate(struct fy_node *map, struct strbuf *why)
                                         duplicate_found(why, &k[i]);
                                         dup = true;
                                 }
-        } else {
+        } else if (!dup) {
                 qsort(k, (size_t)m, sizeof(*k), cmp_key_ref);
                 for (int i = 1; i < m && !dup; i++)
                         if (k[i].len == k[i - 1].len && memcmp(k[i].s, k[i - 1].s, k[i].len) == 0) {

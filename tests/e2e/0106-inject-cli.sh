@@ -26,6 +26,8 @@
 #     directory or a config over 1 MiB is refused naming the path and why;
 #   - a config with a second document is refused (libfyaml's builder ignored it, and with it
 #     every setting there);
+#   - a list or mapping as a key is refused (libfyaml 0.7.12 writes `? &a":\n- x` it cannot read
+#     back; fuzz-inject-yaml found it);
 #   - a %directive warning before a YAML error does not hide the error, and no message shows
 #     libfyaml's "<memory-@0xADDRESS...>" source name (the fuzzer found a config that did);
 #   - a quantity of null (or ~) in the config removes the default, as docs/cli/inject.md says
@@ -117,6 +119,9 @@ else
 fi
 printf 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: twice\n  labels: {app: a, "app": b}\nspec: {containers: [{name: a, image: b}]}\n' >"$T/dup.yaml"
 expect_fail "a duplicate key: exit 1 with the key, line and column" "$T/dup.yaml: not valid YAML or JSON: duplicate key \"app\" at line 5, column 21" -f "$T/dup.yaml"
+printf '{"kind": "Service", &x": [1]}\n' >"$T/list-key.yaml"
+expect_fail "a list as a key (which libfyaml would write unreadably): exit 1 saying so" \
+        "not valid YAML or JSON: a list or a mapping as a key" -f "$T/list-key.yaml"
 # libfyaml 0.7.12 misreads '' escapes in a row ('x''''y' as x''') and mis-writes some it reads
 # right: pilotfish rewrites such scalars double-quoted with the right text (inject/yaml_repair.c).
 cat >"$T/quotes.yaml" <<'QUOTES'
