@@ -288,10 +288,16 @@ static int visit_quotes(struct fy_node *n, void *user)
 static int fix_quotes(struct fy_document *d, const char *text, size_t len)
 {
         struct quote_fix q = { .d = d, .text = text, .len = len };
+        struct fy_node *fixed;
+        char *v;
 
         /* Two escapes in a row need four quotes in a row somewhere in the text. */
         if (!memmem(text, len, "''''", 4))
                 return 0;
+        /* A document that is one scalar has no mapping or list to be fixed in. */
+        if ((v = quoted_right(&q, fy_document_root(d))) &&
+            (!(fixed = quoted_node(d, v)) || fy_document_set_root(d, fixed) != 0))
+                return -ENOMEM;
         return walk(d, visit_quotes, &q) < 0 ? -ENOMEM : 0;
 }
 

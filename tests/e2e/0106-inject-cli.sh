@@ -155,6 +155,11 @@ else
         not_ok "... and injecting the output again changes nothing" "$(diff "$T/out" "$T/again" | head -5)"
 fi
 
+# A document that is one such scalar: the same repair.
+printf "''''''''''\n" >"$T/scalar.yaml"
+inj -f "$T/scalar.yaml"
+assert_eq "a document that is one single-quoted scalar with '' escapes in a row keeps its text" \
+        "$(fy-tool --dump --mode json "$T/out" | jq -c 'select(. != null)')" "\"''''\""
 # An empty list item ("-" alone): written as an explicit null, which libfyaml reads back (the
 # bare "-" it would write under a key, it refuses).
 printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: e}\nspec:\n  containers:\n  - name: a\n    image: b\n    args:\n      -\n      - x\n' >"$T/empty-item.yaml"
