@@ -33,24 +33,22 @@ RT_VOLUMES=()
 RT_IMAGE=""
 
 eval "_rt_e2e_cleanup() $(declare -f e2e_cleanup | tail -n +2)"
+# _rt_remove_each "CMD ARGS" NAME...: runs CMD ARGS NAME for each name, quietly (cleanup goes on
+# past anything already gone).
+_rt_remove_each() {
+        local cmd=$1 n
+        shift
+        for n in "$@"; do
+                $cmd "$n" >/dev/null 2>&1
+        done
+}
+
 e2e_cleanup() {
-        local p
-        for p in "${RT_PODS[@]}"; do
-                timeout 60 podman pod rm -f -t 1 "$p" >/dev/null 2>&1
-        done
-        RT_PODS=()
-        for p in "${RT_NETWORKS[@]}"; do
-                podman network rm -f "$p" >/dev/null 2>&1
-        done
-        RT_NETWORKS=()
-        for p in "${RT_SECRETS[@]}"; do
-                podman secret rm "$p" >/dev/null 2>&1
-        done
-        RT_SECRETS=()
-        for p in "${RT_VOLUMES[@]}"; do
-                podman volume rm -f "$p" >/dev/null 2>&1
-        done
-        RT_VOLUMES=()
+        _rt_remove_each "timeout 60 podman pod rm -f -t 1" "${RT_PODS[@]}"
+        _rt_remove_each "podman network rm -f" "${RT_NETWORKS[@]}"
+        _rt_remove_each "podman secret rm" "${RT_SECRETS[@]}"
+        _rt_remove_each "podman volume rm -f" "${RT_VOLUMES[@]}"
+        RT_PODS=() RT_NETWORKS=() RT_SECRETS=() RT_VOLUMES=()
         _rt_e2e_cleanup
 }
 
