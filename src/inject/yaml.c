@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/json.h"
 #include "common/strbuf.h"
 #include "inject/build_cache.h"
 #include "inject/yaml.h"
@@ -204,39 +205,6 @@ static bool plain_safe(const char *s)
         }
         /* ".inf", ".nan" and friends start with a letter check above; numbers cannot. */
         return !digits_only;
-}
-
-void json_strn(struct strbuf *b, const char *s, size_t len)
-{
-        const unsigned char *p = (const unsigned char *)s, *end = p + len;
-
-        strbuf_puts(b, "\"");
-        while (p < end) {
-                /* Runs that need no escape go in one piece (most of a pod's text). */
-                const unsigned char *run = p;
-
-                while (p < end && *p >= 0x20 && *p != 0x7f && *p != '"' && *p != '\\')
-                        p++;
-                if (p > run)
-                        strbuf_append(b, (const char *)run, (size_t)(p - run));
-                if (p == end)
-                        break;
-                switch (*p) {
-                case '"': strbuf_puts(b, "\\\""); break;
-                case '\\': strbuf_puts(b, "\\\\"); break;
-                case '\n': strbuf_puts(b, "\\n"); break;
-                case '\r': strbuf_puts(b, "\\r"); break;
-                case '\t': strbuf_puts(b, "\\t"); break;
-                default: strbuf_printf(b, "\\u%04x", *p);
-                }
-                p++;
-        }
-        strbuf_puts(b, "\"");
-}
-
-void json_str(struct strbuf *b, const char *s)
-{
-        json_strn(b, s, strlen(s));
 }
 
 const char *yaml_scalar(struct fy_node *n, size_t *len)

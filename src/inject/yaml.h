@@ -7,6 +7,8 @@
  */
 #pragma once
 
+#include "common/json.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -49,10 +51,6 @@ struct fy_node *yaml_seq_find_named(struct fy_node *seq, const char *name);
 /* Appends s to b as a YAML flow scalar: plain when that reads back as the same string,
  * double-quoted (JSON escapes) otherwise. */
 void yaml_flow_str(struct strbuf *b, const char *s);
-/* Appends s to b as a JSON string. */
-void json_str(struct strbuf *b, const char *s);
-/* The same for len bytes (a scalar's text may hold a NUL). */
-void json_strn(struct strbuf *b, const char *s, size_t len);
 /* A scalar's text and length without the copy yaml_str makes to add a NUL; NULL for anything
  * else. Owned by the node. */
 const char *yaml_scalar(struct fy_node *n, size_t *len);

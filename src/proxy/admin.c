@@ -10,12 +10,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/listen.h"
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "proxy/admin.h"
 #include "proxy/fd_reserve.h"
-#include "proxy/http.h"
-#include "proxy/loop.h"
+#include "common/http.h"
+#include "common/loop.h"
 #include "proxy/metrics.h"
 #include "proxy/origdst.h"
 #include "proxy/proxy.h"

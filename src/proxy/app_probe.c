@@ -18,7 +18,7 @@
 #include "common/strbuf.h"
 #include "inject/yaml.h"
 #include "proxy/app_probe.h"
-#include "proxy/loop.h"
+#include "common/loop.h"
 #include "proxy/origdst.h"
 
 #define APP_PROBE_REQUEST_MAX 4096

@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "proxy/loop.h"
+#include "common/loop.h"
 
 /* The worker's scratch buffer for copied reads; a full read switches a flow to splice. */
 #define RELAY_SCRATCH_SIZE 16384

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "proxy/loop.h"
+#include "common/loop.h"
 #include "proxy/pipe_pool.h"
 #include "proxy/relay.h"
 
@@ -55,11 +55,3 @@ void worker_deinit(struct worker *w);
 
 /* Stops accepting on the inbound listener (drain); outbound keeps working. Worker thread. */
 void worker_close_inbound(struct worker *w);
-
-/* Opens a listening TCP socket on addr:port (IPv6 dual-stack when available, else IPv4). */
-int listen_tcp(const char *addr, unsigned port, bool reuseport, bool transparent, char *err, size_t errlen);
-/*
- * Returns 0 when nothing listens on TCP port (every address), -EADDRINUSE with a message in
- * err when something does, whether or not it set SO_REUSEPORT.
- */
-int port_check_unused(unsigned port, char *err, size_t errlen);

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "proxy/http.h"
+#include "common/http.h"
 
 struct cursor {
         const char *p;

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proxy/loop.h"
+#include "common/loop.h"
 
 #define LOOP_MAX_EVENTS 256
 

@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proxy/loop.h"
+#include "common/loop.h"
 #include "tap.h"
 
 #define N_TIMERS 500
