@@ -302,40 +302,55 @@ static void run_reaps(struct loop *l)
         }
 }
 
-int loop_run(struct loop *l)
+/*
+ * One round: due timers, reaps, one epoll_wait (for at most max_wait_ms, -1: until the next
+ * timer), the callbacks, reaps. Returns 0 or a negative errno from epoll_wait.
+ */
+static int loop_round(struct loop *l, int max_wait_ms)
 {
         struct epoll_event ev[LOOP_MAX_EVENTS];
+        int timeout = max_wait_ms, n;
 
+        l->now_ms = monotonic_ms();
+        while (l->heap_n && l->heap[1]->when_ms <= l->now_ms) {
+                struct loop_timer *t = l->heap[1];
+                loop_timer_cancel(l, t);
+                t->cb(l, t);
+        }
+        run_reaps(l);
+        if (l->heap_n) {
+                uint64_t d = l->heap[1]->when_ms - l->now_ms;
+                int due = d > 60000 ? 60000 : (int)d;
+                if (timeout < 0 || due < timeout)
+                        timeout = due;
+        }
+        n = epoll_wait(l->epfd, ev, LOOP_MAX_EVENTS, timeout);
+        if (n < 0)
+                return errno == EINTR ? 0 : -errno;
+        l->now_ms = monotonic_ms();
+        for (int i = 0; i < n; i++) {
+                struct loop_watch *w = ev[i].data.ptr;
+                /* A watch deleted or parked earlier in this round is skipped. */
+                if (w->added && w->in_epoll)
+                        w->cb(l, w, ev[i].events);
+        }
+        run_reaps(l);
+        return 0;
+}
+
+int loop_run(struct loop *l)
+{
         while (!atomic_load(&l->stop)) {
-                int timeout = -1, n;
-
-                l->now_ms = monotonic_ms();
-                while (l->heap_n && l->heap[1]->when_ms <= l->now_ms) {
-                        struct loop_timer *t = l->heap[1];
-                        loop_timer_cancel(l, t);
-                        t->cb(l, t);
-                }
-                run_reaps(l);
-                if (l->heap_n) {
-                        uint64_t d = l->heap[1]->when_ms - l->now_ms;
-                        timeout = d > 60000 ? 60000 : (int)d;
-                }
-                n = epoll_wait(l->epfd, ev, LOOP_MAX_EVENTS, timeout);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                l->now_ms = monotonic_ms();
-                for (int i = 0; i < n; i++) {
-                        struct loop_watch *w = ev[i].data.ptr;
-                        /* A watch deleted or parked earlier in this round is skipped. */
-                        if (w->added && w->in_epoll)
-                                w->cb(l, w, ev[i].events);
-                }
-                run_reaps(l);
+                int r = loop_round(l, -1);
+                if (r < 0)
+                        return r;
         }
         /* A stop ends this run only; the loop can be run again. */
         atomic_store(&l->stop, 0);
         return 0;
+}
+
+int loop_run_once(struct loop *l, int max_wait_ms)
+{
+        return loop_round(l, max_wait_ms < 0 ? 0 : max_wait_ms);
 }

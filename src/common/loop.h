@@ -64,6 +64,11 @@ int loop_reap_later(struct loop *l, loop_reap_fn fn, void *data);
 
 /* Runs until loop_stop(); returns 0 or a negative errno from epoll_wait. */
 int loop_run(struct loop *l);
+/*
+ * Runs one round (due timers, one epoll_wait of at most max_wait_ms, the callbacks, the reaps)
+ * and returns 0 or a negative errno: for tests that drive a loop step by step.
+ */
+int loop_run_once(struct loop *l, int max_wait_ms);
 /* Makes loop_run() return after the current iteration; callable from any thread. */
 void loop_stop(struct loop *l);
 /* Wakes the loop from another thread and runs fn(data) in it (for drain, quit). */

@@ -540,7 +540,8 @@ static socklen_t sockaddr_len(const struct sockaddr_storage *sa)
         return sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
-void relay_start(struct worker *w, enum relay_direction dir, int client_fd, const struct sockaddr_storage *client_addr)
+static void relay_begin(struct worker *w, enum relay_direction dir, int client_fd,
+                        const struct sockaddr_storage *client_addr, const struct sockaddr_storage *dst)
 {
         struct relay *r = calloc(1, sizeof(*r));
         enum relay_end fail = RELAY_END_NONE;
@@ -576,10 +577,14 @@ void relay_start(struct worker *w, enum relay_direction dir, int client_fd, cons
                 fail = RELAY_END_ERROR;
                 goto fail;
         }
-        k = origdst_get(client_fd, dir == RELAY_INBOUND && w->settings->tproxy, &r->orig_dst);
-        if (k < 0) {
-                fail = RELAY_END_NO_ORIGINAL_DST;
-                goto fail;
+        if (dst) {
+                r->orig_dst = *dst;
+        } else {
+                k = origdst_get(client_fd, dir == RELAY_INBOUND && w->settings->tproxy, &r->orig_dst);
+                if (k < 0) {
+                        fail = RELAY_END_NO_ORIGINAL_DST;
+                        goto fail;
+                }
         }
         if (atomic_load(&w->proxy->active) > w->settings->max_connections) {
                 fail = RELAY_END_OVERFLOW;
@@ -622,4 +627,15 @@ void relay_start(struct worker *w, enum relay_direction dir, int client_fd, cons
         return;
 fail:
         relay_finish(r, fail, true, true);
+}
+
+void relay_start(struct worker *w, enum relay_direction dir, int client_fd, const struct sockaddr_storage *client_addr)
+{
+        relay_begin(w, dir, client_fd, client_addr, NULL);
+}
+
+void relay_start_to(struct worker *w, enum relay_direction dir, int client_fd,
+                    const struct sockaddr_storage *client_addr, const struct sockaddr_storage *dst)
+{
+        relay_begin(w, dir, client_fd, client_addr, dst);
 }

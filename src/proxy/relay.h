@@ -102,5 +102,12 @@ struct relay {
 void relay_start(struct worker *w, enum relay_direction dir, int client_fd,
                  const struct sockaddr_storage *client_addr);
 
+/*
+ * The same with the destination given instead of read from the socket (SO_ORIGINAL_DST or the
+ * TPROXY local address): for the relay's own tests, which run without a packet filter.
+ */
+void relay_start_to(struct worker *w, enum relay_direction dir, int client_fd,
+                    const struct sockaddr_storage *client_addr, const struct sockaddr_storage *dst);
+
 /* Ends a relay now (shutdown), resetting both sides. */
 void relay_abort(struct relay *r, enum relay_end why);
