@@ -18,6 +18,7 @@
 
 #include "capture/settings.h"
 #include "common/cidr.h"
+#include "common/go_value.h"
 #include "common/log.h"
 #include "common/readfile.h"
 #include "common/strbuf.h"
@@ -140,25 +141,6 @@ static int set_str(char **dst, const char *v)
         return 0;
 }
 
-/* Go strconv.ParseBool. */
-static int parse_go_bool(const char *v, bool *ret)
-{
-        static const char *const t[] = { "1", "t", "T", "TRUE", "true", "True" };
-        static const char *const f[] = { "0", "f", "F", "FALSE", "false", "False" };
-
-        for (size_t i = 0; i < 6; i++) {
-                if (strcmp(v, t[i]) == 0) {
-                        *ret = true;
-                        return 0;
-                }
-                if (strcmp(v, f[i]) == 0) {
-                        *ret = false;
-                        return 0;
-                }
-        }
-        return -EINVAL;
-}
-
 int capture_settings_init(struct capture_settings *s)
 {
         static const struct {
@@ -248,7 +230,7 @@ static int apply_env_value(struct capture_settings *s, const struct flag *f, con
 {
         if (f->type == FLAG_BOOL) {
                 bool b;
-                if (parse_go_bool(v, &b) < 0) {
+                if (go_value_bool(v, &b) < 0) {
                         log_warn("ignoring %s=\"%s\": not a boolean", name, v);
                         return 0;
                 }
@@ -323,7 +305,7 @@ static int set_flag(struct capture_settings *s, const struct flag *f, const char
 {
         if (f->type == FLAG_BOOL) {
                 bool b = true;
-                if (value && parse_go_bool(value, &b) < 0) {
+                if (value && go_value_bool(value, &b) < 0) {
                         snprintf(err, errlen, "invalid argument \"%s\" for \"%s\" flag: not a boolean",
                                  value, shown);
                         return -EINVAL;
@@ -568,56 +550,20 @@ static void split_cidrs(struct problems *p, const char *flag, const char *value,
         strv_deinit(&items);
 }
 
-/* Go time.ParseDuration, for the units that make sense here. */
-static bool parse_go_duration_ms(const char *v, long *ret)
+/* --probe-timeout, read by Istio with pflag's DurationVar (time.ParseDuration): what Go
+ * accepts, except a negative value, which would give validation no time at all. A fraction of
+ * a millisecond rounds up, so a duration that is not zero never becomes none. */
+static void probe_timeout(struct problems *p, const char *v, long *ret_ms)
 {
-        double total = 0;
-        const char *p = v;
+        const char *why = NULL;
+        int64_t ns;
 
-        if (strcmp(v, "0") == 0) {
-                *ret = 0;
-                return true;
-        }
-        if (!*p)
-                return false;
-        while (*p) {
-                char *end;
-                double n;
-                double unit;
-
-                /* Go: decimal digits with an optional fraction; no sign, hex or exponent. */
-                size_t digits = strspn(p, "0123456789.");
-                char num[32];
-
-                if (digits == 0 || digits >= sizeof(num) || memchr(p, '.', digits) != memrchr(p, '.', digits) ||
-                    (digits == 1 && *p == '.'))
-                        return false;
-                memcpy(num, p, digits);
-                num[digits] = '\0';
-                n = strtod(num, &end);
-                if (*end)
-                        return false;
-                p += digits;
-                if (strncmp(p, "ms", 2) == 0)
-                        unit = 1, p += 2;
-                else if (strncmp(p, "us", 2) == 0 || strncmp(p, "µs", 3) == 0)
-                        unit = 0.001, p += (*p == 'u' ? 2 : 3);
-                else if (strncmp(p, "ns", 2) == 0)
-                        unit = 0.000001, p += 2;
-                else if (*p == 's')
-                        unit = 1000, p++;
-                else if (*p == 'm')
-                        unit = 60000, p++;
-                else if (*p == 'h')
-                        unit = 3600000, p++;
-                else
-                        return false;
-                total += n * unit;
-        }
-        if (total > (double)LONG_MAX / 2)
-                return false;
-        *ret = (long)total;
-        return true;
+        if (go_value_duration(v, &ns, &why) < 0)
+                problem(p, "--probe-timeout: invalid duration \"%s\" (%s; e.g. 5s, 500ms, 1m30s)", v, why);
+        else if (ns < 0)
+                problem(p, "--probe-timeout: negative duration \"%s\" (a timeout is 0 or more)", v);
+        else
+                *ret_ms = (long)(ns / 1000000 + (ns % 1000000 != 0));
 }
 
 /* The largest resolv.conf read: glibc reads lines of any length, but a real one is a few
@@ -769,8 +715,7 @@ int capture_settings_resolve(struct capture_settings *s, char *err, size_t errle
                 problem(&p, "--iptables-probe-port: invalid port \"%s\"", s->probe_port);
         else
                 s->probe_port_num = (unsigned)n;
-        if (!parse_go_duration_ms(s->probe_timeout, &s->probe_timeout_ms))
-                problem(&p, "--probe-timeout: invalid duration \"%s\" (e.g. 5s, 500ms)", s->probe_timeout);
+        probe_timeout(&p, s->probe_timeout, &s->probe_timeout_ms);
         if (!parse_uint(s->tproxy_mark, UINT32_MAX, &n))
                 problem(&p, "-t/--istio-inbound-tproxy-mark: invalid mark \"%s\" (want 0-4294967295)", s->tproxy_mark);
         else

@@ -3,48 +3,32 @@
  * the values pilotfish keeps are copied out before it is destroyed.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <libfyaml.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/go_value.h"
 #include "common/strbuf.h"
 #include "inject/proxy_config.h"
 #include "inject/yaml.h"
 
 #define KEY "proxy.istio.io/config"
 
-/* Go's time.ParseDuration: one or more NUMBER UNIT, e.g. "23s", "1m30s", "1.5h". */
+/* Istio reads the annotation with protomarshal.ApplyYAML: YAML to JSON, then
+ * github.com/golang/protobuf/jsonpb, whose decoder reads a google.protobuf.Duration string with
+ * time.ParseDuration (decode.go). So the grammar is Go's whole, sign included ("-1s" is
+ * accepted there, and kept as written here: pilotfish does not read these two fields). */
 static bool go_duration(const char *s)
 {
-        static const char *const units[] = { "ns", "us", "\xc2\xb5s", "ms", "s", "m", "h" };
+        int64_t ns;
 
-        if (*s == '+' || *s == '-')
-                s++;
-        if (strcmp(s, "0") == 0)
-                return true;
-        if (!*s)
-                return false;
-        while (*s) {
-                size_t digits = strspn(s, "0123456789."), u = 0;
-                bool found = false;
-
-                if (!digits)
-                        return false;
-                s += digits;
-                for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && !found; i++) {
-                        u = strlen(units[i]);
-                        /* "m" must not take the "m" of "ms". */
-                        if (strncmp(s, units[i], u) == 0 && !(u == 1 && s[0] == 'm' && s[1] == 's'))
-                                found = true;
-                }
-                if (!found)
-                        return false;
-                s += u;
-        }
-        return true;
+        return s && go_value_duration(s, &ns, NULL) == 0;
 }
 
+/* Not ParseBool: holdApplicationUntilProxyStarts is a google.protobuf.BoolValue, which jsonpb
+ * reads from a JSON boolean only, so of the spellings a YAML scalar can have, true and false. */
 static bool is_bool(const char *s)
 {
         return s && (!strcmp(s, "true") || !strcmp(s, "false"));
@@ -108,10 +92,9 @@ int proxy_config_parse(const char *text, struct proxy_config *ret, struct strbuf
                 why = "concurrency, statusPort and proxyAdminPort are non-negative numbers (ports up to 65535)";
                 goto out;
         }
-        if ((yaml_get(root, "drainDuration") && !(yaml_get_str(root, "drainDuration") && go_duration(yaml_get_str(root, "drainDuration")))) ||
-            (yaml_get(root, "terminationDrainDuration") &&
-             !(yaml_get_str(root, "terminationDrainDuration") && go_duration(yaml_get_str(root, "terminationDrainDuration"))))) {
-                why = "drainDuration and terminationDrainDuration are durations such as 5s or 1m30s";
+        if ((yaml_get(root, "drainDuration") && !go_duration(yaml_get_str(root, "drainDuration"))) ||
+            (yaml_get(root, "terminationDrainDuration") && !go_duration(yaml_get_str(root, "terminationDrainDuration")))) {
+                why = "drainDuration and terminationDrainDuration are Go durations such as 5s or 1m30s";
                 goto out;
         }
         if ((md = yaml_get(root, "proxyMetadata")) && !fy_node_is_null(md)) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "common/go_value.h"
 #include "common/readfile.h"
 #include "common/strbuf.h"
 #include "inject/settings.h"
@@ -108,6 +109,9 @@ static const struct key keys[] = {
 };
 #undef O
 
+/* The config file's booleans are YAML's (the 1.2 core schema: true, True, TRUE and the same
+ * for false), not Go's ParseBool: the file is pilotfish's own, and a YAML reader of it (kubectl,
+ * yq) must see the same value. ENABLE_NATIVE_SIDECARS is Istio's and is read as Istio reads it. */
 static int parse_bool(const char *s, bool *ret)
 {
         if (!s)
@@ -429,8 +433,11 @@ int inject_config_env(struct inject_config *c, char **envp, char *err, size_t er
         for (char **e = envp; e && *e; e++) {
                 if (strncmp(*e, name, sizeof(name) - 1) != 0)
                         continue;
-                if (parse_bool(*e + sizeof(name) - 1, &c->native_sidecars) < 0) {
-                        snprintf(err, errlen, "ENABLE_NATIVE_SIDECARS: '%s' (want true or false)", *e + sizeof(name) - 1);
+                /* Istio registers it with pkg/env's RegisterBoolVar, which reads it with
+                 * strconv.ParseBool. */
+                if (go_value_bool(*e + sizeof(name) - 1, &c->native_sidecars) < 0) {
+                        snprintf(err, errlen, "ENABLE_NATIVE_SIDECARS: '%s' (want true or false, 1 or 0, t or f)",
+                                 *e + sizeof(name) - 1);
                         return -EINVAL;
                 }
         }

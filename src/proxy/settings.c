@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/go_value.h"
 #include "common/strbuf.h"
 #include "proxy/settings.h"
 
@@ -110,31 +111,20 @@ static bool parse_u64(const char *v, uint64_t max, uint64_t *ret)
         return true;
 }
 
-/* "10s", "500ms", "1m", "1h", "0"; a bare number is seconds. */
-static bool parse_duration_ms(const char *v, uint64_t *ret)
+/* A Go duration (common/go_value.h), as every duration flag of Istio's binaries is read; none
+ * of these may be negative. Milliseconds are the loop's clock: a fraction of one rounds up, so
+ * a duration that is not zero never becomes "none". */
+static bool parse_duration_ms(const char *v, uint64_t *ret, const char **ret_why)
 {
-        size_t digits = strspn(v, "0123456789");
-        const char *unit = v + digits;
-        uint64_t n, mult;
-        char num[24];
+        int64_t ns;
 
-        if (digits == 0 || digits >= sizeof(num))
+        if (go_value_duration(v, &ns, ret_why) < 0)
                 return false;
-        memcpy(num, v, digits);
-        num[digits] = '\0';
-        if (!parse_u64(num, UINT64_MAX / 3600000, &n))
+        if (ns < 0) {
+                *ret_why = "negative";
                 return false;
-        if (strcmp(unit, "ms") == 0)
-                mult = 1;
-        else if (strcmp(unit, "s") == 0 || *unit == '\0')
-                mult = 1000;
-        else if (strcmp(unit, "m") == 0)
-                mult = 60000;
-        else if (strcmp(unit, "h") == 0)
-                mult = 3600000;
-        else
-                return false;
-        *ret = n * mult;
+        }
+        *ret = (uint64_t)ns / 1000000 + ((uint64_t)ns % 1000000 != 0);
         return true;
 }
 
@@ -142,6 +132,7 @@ static void set_opt(struct proxy_settings *s, const struct opt *o, const char *v
                     struct strbuf *p)
 {
         void *field = (char *)s + o->offset;
+        const char *why = NULL;
         uint64_t n;
 
         switch (o->type) {
@@ -158,16 +149,13 @@ static void set_opt(struct proxy_settings *s, const struct opt *o, const char *v
                         *(unsigned *)field = (unsigned)n;
                 break;
         case OPT_DURATION:
-                if (!parse_duration_ms(v, (uint64_t *)field))
-                        problem(p, "%s: invalid duration \"%s\" (e.g. 10s, 500ms, 1m)", where, v);
+                if (!parse_duration_ms(v, (uint64_t *)field, &why))
+                        problem(p, "%s: invalid duration \"%s\" (%s; e.g. 10s, 500ms, 1m30s)", where, v, why);
                 break;
         case OPT_BOOL:
-                if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
-                        *(bool *)field = true;
-                else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
-                        *(bool *)field = false;
-                else
-                        problem(p, "%s: invalid boolean \"%s\"", where, v);
+                /* Go's flag package and Istio's env reading both use strconv.ParseBool. */
+                if (go_value_bool(v, (bool *)field) < 0)
+                        problem(p, "%s: invalid boolean \"%s\" (want true or false, 1 or 0, t or f)", where, v);
                 break;
         case OPT_STRING:
                 if (strlen(v) >= o->size)
