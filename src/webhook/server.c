@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/prom.h"
 #include "common/strbuf.h"
 #include "inject/build_cache.h"
 #include "inject/settings.h"
@@ -96,39 +97,40 @@ static int respond(SSL *ssl, int status, const char *type, const char *body, siz
         return r;
 }
 
-static void counter(struct strbuf *b, const char *name, const char *help, unsigned long value)
+static void counter(struct prom_printer *p, const char *name, const char *help, unsigned long value)
 {
-        strbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %lu\n", name, help, name, name, value);
+        prom_family(p, name, "counter", help);
+        prom_sample(p, NULL, 0, PROM_U64(value));
 }
 
+/* Istio's injection metrics in the text format, through common/prom like the proxy's. */
 static void metrics_text(struct strbuf *b)
 {
-        unsigned long cum = 0, hits, misses;
+        struct prom_printer p = PROM_PRINTER_INIT(b, PROM_FORMAT_TEXT);
+        uint64_t cum[N_BUCKETS];
+        unsigned long hits, misses;
 
-        counter(b, "sidecar_injection_requests_total", "Total number of injection requests.",
+        prom_begin(&p);
+        counter(&p, "sidecar_injection_requests_total", "Total number of injection requests.",
                 atomic_load(&stats.requests));
-        counter(b, "sidecar_injection_success_total", "Total number of successful injection requests.",
+        counter(&p, "sidecar_injection_success_total", "Total number of successful injection requests.",
                 atomic_load(&stats.success));
-        counter(b, "sidecar_injection_failure_total", "Total number of failed injection requests.",
+        counter(&p, "sidecar_injection_failure_total", "Total number of failed injection requests.",
                 atomic_load(&stats.failure));
-        counter(b, "sidecar_injection_skip_total", "Total number of skipped injection requests.",
+        counter(&p, "sidecar_injection_skip_total", "Total number of skipped injection requests.",
                 atomic_load(&stats.skip));
         answer_cache_stats(&hits, &misses);
-        counter(b, "pilotfish_webhook_answer_cache_hits_total", "Injections answered from the answer cache.", hits);
-        counter(b, "pilotfish_webhook_answer_cache_misses_total", "Injection requests the answer cache did not hold.",
+        counter(&p, "pilotfish_webhook_answer_cache_hits_total", "Injections answered from the answer cache.", hits);
+        counter(&p, "pilotfish_webhook_answer_cache_misses_total", "Injection requests the answer cache did not hold.",
                 misses);
-        strbuf_puts(b, "# HELP sidecar_injection_time_seconds Total time taken for injection in seconds.\n"
-                       "# TYPE sidecar_injection_time_seconds histogram\n");
-        for (size_t i = 0; i < N_BUCKETS; i++) {
-                cum = atomic_load(&stats.time_buckets[i]);
-                strbuf_printf(b, "sidecar_injection_time_seconds_bucket{le=\"%g\"} %lu\n", time_buckets[i], cum);
-        }
-        strbuf_printf(b, "sidecar_injection_time_seconds_bucket{le=\"+Inf\"} %lu\n", atomic_load(&stats.time_count));
-        strbuf_printf(b, "sidecar_injection_time_seconds_sum %.6f\nsidecar_injection_time_seconds_count %lu\n",
-                      (double)atomic_load(&stats.time_sum_us) / 1e6, atomic_load(&stats.time_count));
-        strbuf_printf(b, "# HELP pilotfish_webhook_connections Connections open now.\n"
-                         "# TYPE pilotfish_webhook_connections gauge\npilotfish_webhook_connections %u\n",
-                      atomic_load(&stats.connections));
+        prom_family(&p, "sidecar_injection_time_seconds", "histogram", "Total time taken for injection in seconds.");
+        for (size_t i = 0; i < N_BUCKETS; i++)
+                cum[i] = atomic_load(&stats.time_buckets[i]);   /* observe() counts cumulatively */
+        prom_histogram(&p, NULL, 0, time_buckets, N_BUCKETS, cum, atomic_load(&stats.time_count),
+                       PROM_F64((double)atomic_load(&stats.time_sum_us) / 1e6));
+        prom_family(&p, "pilotfish_webhook_connections", "gauge", "Connections open now.");
+        prom_sample(&p, NULL, 0, PROM_U64(atomic_load(&stats.connections)));
+        prom_end(&p);
 }
 
 static void observe(uint64_t us)
@@ -170,7 +172,7 @@ static ssize_t serve_one(struct conn *cn, SSL *ssl, struct strbuf *buf, size_t h
                 struct strbuf m = STRBUF_NULL;
                 int k;
                 metrics_text(&m);
-                k = respond(ssl, 200, "text/plain; version=0.0.4; charset=utf-8", strbuf_str(&m), m.len, keep);
+                k = respond(ssl, 200, PROM_TEXT_CONTENT_TYPE, strbuf_str(&m), m.len, keep);
                 strbuf_deinit(&m);
                 return k < 0 ? -1 : (ssize_t)head;
         }
