@@ -72,7 +72,7 @@ static void conn_free(void *data)
         free(c);
 }
 
-static void conn_close(struct admin_conn *c)
+static void admin_conn_close(struct admin_conn *c)
 {
         struct loop *l = c->ls->loop;
 
@@ -186,7 +186,7 @@ static void probe_done(void *ctx, int status, const char *why)
         snprintf(text, sizeof(text), "%s\n", why);
         reply_text(c, status, text);
         if (c->out.error) {
-                conn_close(c);
+                admin_conn_close(c);
                 return;
         }
         conn_flush(c);
@@ -316,7 +316,7 @@ static void conn_flush(struct admin_conn *c)
                 }
                 break;
         }
-        conn_close(c);
+        admin_conn_close(c);
 }
 
 static void conn_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
@@ -342,7 +342,7 @@ static void conn_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
                 if (n < 0 && errno == EAGAIN)
                         break;
                 /* EOF or error before a whole request: nothing to answer. */
-                conn_close(c);
+                admin_conn_close(c);
                 return;
         }
         k = http_parse_request(c->in, c->in_len, &req);
@@ -360,7 +360,7 @@ static void conn_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
                 return;
         }
         if (c->out.error) {
-                conn_close(c);
+                admin_conn_close(c);
                 return;
         }
         conn_flush(c);
@@ -368,7 +368,7 @@ static void conn_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
 
 static void conn_timeout_cb(struct loop *l, struct loop_timer *t)
 {
-        conn_close(container_of(t, struct admin_conn, timer));
+        admin_conn_close(container_of(t, struct admin_conn, timer));
 }
 
 static void resume_cb(struct loop *l, struct loop_timer *t)

@@ -16,11 +16,17 @@
 
 #include "common/log.h"
 #include "proxy/access_log.h"
+#include "proxy/conn.h"
 #include "proxy/metrics.h"
 #include "proxy/origdst.h"
+#include "proxy/preread.h"
 #include "proxy/proxy.h"
 #include "proxy/relay.h"
+#include "proxy/tracker.h"
 #include "proxy/worker.h"
+
+_Static_assert((int)TRACKER_FROM_CLIENT == (int)RELAY_FLOW_UP && (int)TRACKER_FROM_UPSTREAM == (int)RELAY_FLOW_DOWN,
+               "a tracker side is the flow's id");
 
 /* A flow's share of one round before other connections get theirs. */
 #define RELAY_ROUND_BYTES (256 * 1024)
@@ -72,15 +78,46 @@ const char *relay_end_flag(enum relay_end e)
         }
 }
 
-static void reset_fd(int fd)
-{
-        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+/*
+ * A failed connect's errno and what it means. A reset during the handshake is a refusal
+ * (a peer that answers SYN with RST, or a listener whose backlog overflowed): the access log
+ * said connect_error and the metrics said refused before this was one table.
+ */
+static const struct {
+        int err;
+        enum relay_end end;
+} relay_connect_errnos[] = {
+        { ECONNREFUSED, RELAY_END_CONNECT_REFUSED },
+        { ECONNRESET, RELAY_END_CONNECT_REFUSED },
+        { ETIMEDOUT, RELAY_END_CONNECT_TIMEOUT },
+        { EHOSTUNREACH, RELAY_END_CONNECT_UNREACHABLE },
+        { ENETUNREACH, RELAY_END_CONNECT_UNREACHABLE },
+        { EHOSTDOWN, RELAY_END_CONNECT_UNREACHABLE },
+        { ENETDOWN, RELAY_END_CONNECT_UNREACHABLE },
+};
 
-        if (fd < 0)
-                return;
-        /* SO_LINGER 0 makes close() send RST: how a reset is carried to the other side. */
-        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-        close(fd);
+enum relay_end relay_end_from_connect_errno(int err)
+{
+        if (err < 0)
+                err = -err;
+        for (size_t i = 0; i < sizeof(relay_connect_errnos) / sizeof(relay_connect_errnos[0]); i++)
+                if (relay_connect_errnos[i].err == err)
+                        return relay_connect_errnos[i].end;
+        return RELAY_END_CONNECT_ERROR;
+}
+
+enum metrics_connect_failure relay_end_connect_failure(enum relay_end e)
+{
+        switch (e) {
+        case RELAY_END_CONNECT_REFUSED:
+                return METRICS_CONNECT_REFUSED;
+        case RELAY_END_CONNECT_TIMEOUT:
+                return METRICS_CONNECT_TIMEOUT;
+        case RELAY_END_CONNECT_UNREACHABLE:
+                return METRICS_CONNECT_UNREACHABLE;
+        default:
+                return METRICS_CONNECT_OTHER;
+        }
 }
 
 static enum metrics_direction metrics_dir(const struct relay *r)
@@ -121,6 +158,7 @@ static void relay_free(void *data)
 
         free(r->flow[0].pending);
         free(r->flow[1].pending);
+        free(r->preread);
         free(r);
 }
 
@@ -133,23 +171,16 @@ static void relay_finish(struct relay *r, enum relay_end why, bool reset_client,
                 return;
         r->closed = true;
         r->end = why;
-        loop_watch_del(w->loop, &r->client_watch);
-        loop_watch_del(w->loop, &r->upstream_watch);
+        loop_watch_del(w->loop, &r->client.watch);
+        loop_watch_del(w->loop, &r->upstream.watch);
         loop_timer_cancel(w->loop, &r->connect_timer);
         loop_timer_cancel(w->loop, &r->idle_timer);
+        loop_timer_cancel(w->loop, &r->resume_timer);
         for (int i = 0; i < 2; i++)
                 pipe_pool_put(&w->pipes, r->flow[i].pipe, r->flow[i].in_pipe == 0);
-        if (reset_client)
-                reset_fd(r->client_fd);
-        else
-                close(r->client_fd);
-        if (r->upstream_fd >= 0) {
-                if (reset_upstream)
-                        reset_fd(r->upstream_fd);
-                else
-                        close(r->upstream_fd);
-        }
-        r->client_fd = r->upstream_fd = -1;
+        conn_close(&r->client, reset_client);
+        conn_close(&r->upstream, reset_upstream);
+        tracker_end(&r->tracker);
 
         relay_count_close(r);
         if (w->settings->access_log != PROXY_ACCESS_LOG_OFF)
@@ -181,6 +212,7 @@ enum pump_result {
         PUMP_LOCAL_ERROR,
 };
 
+/* e: a positive errno from a transport. */
 static bool is_reset(int e)
 {
         return e == ECONNRESET || e == EPIPE || e == ETIMEDOUT || e == EHOSTUNREACH || e == ENETUNREACH;
@@ -205,16 +237,16 @@ static void count_moved(struct relay *r, struct relay_flow *f, size_t n, bool sp
  * Delivers what is in flight (the pipe, or copied bytes the destination refused earlier).
  * Returns PUMP_DONE when nothing is left, PUMP_WAIT with want_out when dst is full.
  */
-static enum pump_result deliver(struct relay *r, struct relay_flow *f, int dst, uint64_t *moved)
+static enum pump_result deliver(struct relay *r, struct relay_flow *f, struct conn *dst, uint64_t *moved)
 {
         while (f->in_pipe > 0 || f->pending_off < f->pending_len) {
                 bool spliced = f->in_pipe > 0;
                 ssize_t n;
 
                 if (spliced)
-                        n = splice(f->pipe[0], NULL, dst, NULL, f->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                        n = conn_splice_out(dst, f->pipe[0], f->in_pipe);
                 else
-                        n = write(dst, f->pending + f->pending_off, f->pending_len - f->pending_off);
+                        n = conn_send(dst, f->pending + f->pending_off, f->pending_len - f->pending_off);
                 if (n > 0) {
                         if (spliced)
                                 f->in_pipe -= (size_t)n;
@@ -223,13 +255,11 @@ static enum pump_result deliver(struct relay *r, struct relay_flow *f, int dst, 
                         count_moved(r, f, (size_t)n, spliced, moved);
                         continue;
                 }
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN) {
+                if (n == -EAGAIN) {
                         f->want_out = true;
                         return PUMP_WAIT;
                 }
-                return write_error(n < 0 ? errno : EPIPE);
+                return write_error(n < 0 ? (int)-n : EPIPE);
         }
         /* Nothing in flight: the pending buffer goes, so idle connections hold no memory. */
         free(f->pending);
@@ -238,42 +268,45 @@ static enum pump_result deliver(struct relay *r, struct relay_flow *f, int dst, 
         return PUMP_DONE;
 }
 
+static enum tracker_side flow_side(const struct relay *r, const struct relay_flow *f)
+{
+        return f == &r->flow[RELAY_FLOW_UP] ? TRACKER_FROM_CLIENT : TRACKER_FROM_UPSTREAM;
+}
+
 /*
- * Copies one read's worth through the worker's scratch buffer: read, then write at once.
- * What dst does not take is kept in a buffer of the flow's own, and the flow waits for dst.
- * Sets *drained when the read came back short: the socket had no more, and level-triggered
- * epoll reports it again when more arrives, so reading again now would only cost an EAGAIN.
+ * Copies one receive's worth through the worker's scratch buffer: receive, show the tracker,
+ * send at once. What dst does not take is kept in a buffer of the flow's own, and the flow
+ * waits for dst. Sets *drained when the receive came back short and the transport holds
+ * nothing more: the socket had no more, and level-triggered epoll reports it again when more
+ * arrives, so receiving again now would only cost an EAGAIN.
  */
-static enum pump_result copy_once(struct relay *r, struct relay_flow *f, int src, int dst, uint64_t *moved,
-                                  bool *drained)
+static enum pump_result copy_once(struct relay *r, struct relay_flow *f, struct conn *src, struct conn *dst,
+                                  uint64_t *moved, bool *drained)
 {
         char *buf = r->w->scratch;
         ssize_t n, k;
 
-        do
-                n = read(src, buf, RELAY_SCRATCH_SIZE);
-        while (n < 0 && errno == EINTR);
+        n = conn_recv(src, buf, RELAY_SCRATCH_SIZE);
         if (n == 0) {
                 f->src_eof = true;
                 return PUMP_DONE;
         }
         if (n < 0) {
-                if (errno == EAGAIN) {
+                if (n == -EAGAIN) {
                         f->want_in = true;
                         *drained = true;
                         return PUMP_WAIT;
                 }
-                return is_reset(errno) ? PUMP_SRC_RESET : PUMP_LOCAL_ERROR;
+                return is_reset((int)-n) ? PUMP_SRC_RESET : PUMP_LOCAL_ERROR;
         }
-        /* A full read means more is queued: bulk transfer, splice from now on. */
+        tracker_observe(&r->tracker, flow_side(r, f), buf, (size_t)n);
+        /* A full receive means more is queued: bulk transfer, splice from now on. */
         if ((size_t)n == RELAY_SCRATCH_SIZE && !f->no_splice)
                 f->splice = true;
-        *drained = (size_t)n < RELAY_SCRATCH_SIZE;
-        do
-                k = write(dst, buf, (size_t)n);
-        while (k < 0 && errno == EINTR);
-        if (k < 0 && errno != EAGAIN)
-                return write_error(errno);
+        *drained = (size_t)n < RELAY_SCRATCH_SIZE && conn_pending(src) == 0;
+        k = conn_send(dst, buf, (size_t)n);
+        if (k < 0 && k != -EAGAIN)
+                return write_error((int)-k);
         if (k < 0)
                 k = 0;
         if (k > 0)
@@ -290,41 +323,44 @@ static enum pump_result copy_once(struct relay *r, struct relay_flow *f, int src
         return PUMP_WAIT;
 }
 
-/* Splices one pipe's worth from src into the flow's pipe. */
-static enum pump_result splice_in(struct relay *r, struct relay_flow *f, int src, bool *drained)
+/*
+ * Splices one pipe's worth from src into the flow's pipe, or less when the tracker must see
+ * what comes after (it then gets those bytes copied).
+ */
+static enum pump_result splice_in(struct relay *r, struct relay_flow *f, struct conn *src, bool *drained)
 {
         struct worker *w = r->w;
+        size_t len = (size_t)w->pipes.pipe_size, blind = tracker_blind(&r->tracker, flow_side(r, f));
         ssize_t n;
 
-        for (;;) {
-                n = splice(src, NULL, f->pipe[1], NULL, (size_t)w->pipes.pipe_size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-                if (n > 0) {
-                        f->in_pipe = (size_t)n;
-                        /* Small again: copying is cheaper than two splices per message. */
-                        if ((size_t)n < RELAY_SCRATCH_SIZE)
-                                f->splice = false;
-                        return PUMP_DONE;
-                }
-                if (n == 0) {
-                        f->src_eof = true;
-                        return PUMP_DONE;
-                }
-                if (errno == EINTR)
-                        continue;
-                if (errno == EAGAIN) {
-                        /* The pipe is empty, so EAGAIN means the socket is. */
-                        f->want_in = true;
-                        *drained = true;
-                        return PUMP_WAIT;
-                }
-                if (errno == EINVAL || errno == ENOSYS) {
-                        /* Not spliceable (never for TCP today): copy from now on. */
+        if (blind < len)
+                len = blind;
+        n = conn_splice_in(src, f->pipe[1], len);
+        if (n > 0) {
+                f->in_pipe = (size_t)n;
+                tracker_skipped(&r->tracker, flow_side(r, f), (size_t)n);
+                /* Small again: copying is cheaper than two splices per message. */
+                if ((size_t)n < RELAY_SCRATCH_SIZE)
                         f->splice = false;
-                        f->no_splice = true;
-                        return PUMP_DONE;
-                }
-                return is_reset(errno) ? PUMP_SRC_RESET : PUMP_LOCAL_ERROR;
+                return PUMP_DONE;
         }
+        if (n == 0) {
+                f->src_eof = true;
+                return PUMP_DONE;
+        }
+        if (n == -EAGAIN) {
+                /* The pipe is empty, so EAGAIN means the socket is. */
+                f->want_in = true;
+                *drained = true;
+                return PUMP_WAIT;
+        }
+        if (n == -EINVAL || n == -ENOSYS) {
+                /* Not spliceable (never for TCP today): copy from now on. */
+                f->splice = false;
+                f->no_splice = true;
+                return PUMP_DONE;
+        }
+        return is_reset((int)-n) ? PUMP_SRC_RESET : PUMP_LOCAL_ERROR;
 }
 
 /*
@@ -333,7 +369,7 @@ static enum pump_result splice_in(struct relay *r, struct relay_flow *f, int src
  * through the scratch buffer (one read, one write); once a read fills the buffer the flow
  * splices through a pipe from the pool, and goes back to copying when reads get small.
  */
-static enum pump_result pump(struct relay *r, struct relay_flow *f, int src, int dst)
+static enum pump_result pump(struct relay *r, struct relay_flow *f, struct conn *src, struct conn *dst)
 {
         struct worker *w = r->w;
         uint64_t moved = 0;
@@ -348,10 +384,19 @@ static enum pump_result pump(struct relay *r, struct relay_flow *f, int src, int
                 if (res != PUMP_DONE)
                         break;
                 if (f->src_eof) {
-                        /* Everything delivered: pass the FIN on. */
+                        /* Everything delivered: pass the end of stream on. */
+                        int k;
+
                         if (f->pipe[0] >= 0)
                                 pipe_pool_put(&w->pipes, f->pipe, true);
-                        if (shutdown(dst, SHUT_WR) < 0 && errno != ENOTCONN) {
+                        k = conn_shutw(dst);
+                        if (k == -EAGAIN) {
+                                /* The transport has more to send first (a close_notify). */
+                                f->want_out = true;
+                                res = PUMP_WAIT;
+                                break;
+                        }
+                        if (k < 0) {
                                 res = PUMP_DST_RESET;
                                 break;
                         }
@@ -359,6 +404,9 @@ static enum pump_result pump(struct relay *r, struct relay_flow *f, int src, int
                         res = PUMP_DONE;
                         break;
                 }
+                /* The tracker needs to see the next byte: copy it. */
+                if (f->splice && tracker_blind(&r->tracker, flow_side(r, f)) == 0)
+                        f->splice = false;
                 if (drained || moved >= RELAY_ROUND_BYTES) {
                         f->want_in = true;
                         res = PUMP_WAIT;
@@ -389,14 +437,33 @@ static enum pump_result pump(struct relay *r, struct relay_flow *f, int src, int
         return res;
 }
 
+static void relay_run(struct relay *r, bool run_up, bool run_down);
+
+static void relay_resume_cb(struct loop *l, struct loop_timer *t)
+{
+        struct relay *r = container_of(t, struct relay, resume_timer);
+
+        relay_run(r, true, true);
+}
+
 static void relay_update_interest(struct relay *r)
 {
         struct relay_flow *up = &r->flow[RELAY_FLOW_UP], *down = &r->flow[RELAY_FLOW_DOWN];
         uint32_t c = (up->want_in ? EPOLLIN : 0) | (down->want_out ? EPOLLOUT : 0);
         uint32_t u = (down->want_in ? EPOLLIN : 0) | (up->want_out ? EPOLLOUT : 0);
 
-        loop_watch_set(r->w->loop, &r->client_watch, c);
-        loop_watch_set(r->w->loop, &r->upstream_watch, u);
+        struct loop *l = r->w->loop;
+
+        if (loop_watch_set(l, &r->client.watch, c) < 0 || loop_watch_set(l, &r->upstream.watch, u) < 0) {
+                /* epoll_ctl failed (out of memory): a relay the loop cannot wake would hang. */
+                relay_abort(r, RELAY_END_ERROR);
+                return;
+        }
+        /* Bytes a transport holds are never reported by epoll: come back for them. */
+        if ((up->want_in && conn_pending(&r->client)) || (down->want_in && conn_pending(&r->upstream))) {
+                if (loop_timer_arm(l, &r->resume_timer, 0, relay_resume_cb) < 0)
+                        relay_abort(r, RELAY_END_ERROR);
+        }
 }
 
 /*
@@ -409,7 +476,7 @@ static void relay_run(struct relay *r, bool run_up, bool run_down)
         enum pump_result res;
 
         if (run_up) {
-                res = pump(r, up, r->client_fd, r->upstream_fd);
+                res = pump(r, up, &r->client, &r->upstream);
                 if (res == PUMP_SRC_RESET)
                         return relay_finish(r, RELAY_END_CLIENT_RESET, false, true);
                 if (res == PUMP_DST_RESET)
@@ -418,7 +485,7 @@ static void relay_run(struct relay *r, bool run_up, bool run_down)
                         return relay_abort(r, RELAY_END_ERROR);
         }
         if (run_down) {
-                res = pump(r, down, r->upstream_fd, r->client_fd);
+                res = pump(r, down, &r->upstream, &r->client);
                 if (res == PUMP_SRC_RESET)
                         return relay_finish(r, RELAY_END_UPSTREAM_RESET, true, false);
                 if (res == PUMP_DST_RESET)
@@ -451,49 +518,103 @@ static void idle_cb(struct loop *l, struct loop_timer *t)
                 return;
         }
         /* Re-armed lazily: activity only stamps last_activity_ms, it never touches the heap. */
-        loop_timer_arm(l, t, idle - since, idle_cb);
+        if (loop_timer_arm(l, t, idle - since, idle_cb) < 0)
+                relay_abort(r, RELAY_END_ERROR);        /* a relay without its timeout could live forever */
+}
+
+/* The pre-read stage chose the tracker: it sees, in order, what was read ahead. */
+static void relay_choose_tracker(struct relay *r, bool final)
+{
+        const struct tracker_ops *ops = preread_select(r->preread, r->preread_len, final);
+
+        if (!ops)
+                return;
+        r->tracker.ops = ops;
+        if (r->preread_len)
+                tracker_observe(&r->tracker, TRACKER_FROM_CLIENT, r->preread, r->preread_len);
 }
 
 static void relay_connected(struct relay *r)
 {
         struct worker *w = r->w;
+        struct relay_flow *up = &r->flow[RELAY_FLOW_UP];
 
         r->connecting = false;
         loop_timer_cancel(w->loop, &r->connect_timer);
+        if (!r->tracker.ops)
+                relay_choose_tracker(r, true);
+        /* What was read ahead goes first, as bytes the upstream did not take yet. */
+        if (r->preread_len) {
+                up->pending = r->preread;
+                up->pending_off = 0;
+                up->pending_len = r->preread_len;
+                r->preread = NULL;
+                r->preread_len = 0;
+        }
+        free(r->preread);
+        r->preread = NULL;
         relay_count_open(r);
         r->last_activity_ms = loop_now_ms(w->loop);
-        if (w->settings->idle_timeout_ms)
-                loop_timer_arm(w->loop, &r->idle_timer, w->settings->idle_timeout_ms, idle_cb);
+        if (w->settings->idle_timeout_ms &&
+            loop_timer_arm(w->loop, &r->idle_timer, w->settings->idle_timeout_ms, idle_cb) < 0) {
+                relay_abort(r, RELAY_END_ERROR);
+                return;
+        }
         /* The client has usually sent already; the upstream is only read once epoll says
          * it has something (a server that speaks first is reported like any other). */
         r->flow[RELAY_FLOW_DOWN].want_in = true;
         relay_run(r, true, false);
 }
 
-static enum relay_end connect_end(int e)
+/*
+ * The pre-read stage, while the upstream connect is under way: the client's first bytes go
+ * into the relay's own buffer until the tracker is chosen, the buffer is full or the client
+ * ends its side. Then the client is not watched until the upstream is there.
+ */
+static void relay_preread(struct relay *r)
 {
-        switch (e) {
-        case ECONNREFUSED:
-                return RELAY_END_CONNECT_REFUSED;
-        case ETIMEDOUT:
-                return RELAY_END_CONNECT_TIMEOUT;
-        case ENETUNREACH:
-        case EHOSTUNREACH:
-                return RELAY_END_CONNECT_UNREACHABLE;
-        default:
-                return RELAY_END_CONNECT_ERROR;
+        struct relay_flow *up = &r->flow[RELAY_FLOW_UP];
+
+        if (!r->preread && !(r->preread = malloc(PREREAD_MAX))) {
+                relay_abort(r, RELAY_END_ERROR);
+                return;
         }
+        while (r->preread_len < PREREAD_MAX && !up->src_eof) {
+                ssize_t n = conn_recv(&r->client, r->preread + r->preread_len, PREREAD_MAX - r->preread_len);
+
+                if (n > 0) {
+                        r->preread_len += (size_t)n;
+                        continue;
+                }
+                if (n == 0) {
+                        up->src_eof = true;
+                        break;
+                }
+                if (n == -EAGAIN && !conn_pending(&r->client))
+                        break;
+                if (n != -EAGAIN) {
+                        relay_finish(r, is_reset((int)-n) ? RELAY_END_CLIENT_RESET : RELAY_END_ERROR, false, true);
+                        return;
+                }
+        }
+        if (!r->tracker.ops)
+                relay_choose_tracker(r, up->src_eof || r->preread_len == PREREAD_MAX);
+        if ((r->tracker.ops || up->src_eof || r->preread_len == PREREAD_MAX) &&
+            loop_watch_set(r->w->loop, &r->client.watch, 0) < 0)
+                relay_abort(r, RELAY_END_ERROR);
 }
 
 static void upstream_cb(struct loop *l, struct loop_watch *wt, uint32_t revents)
 {
-        struct relay *r = container_of(wt, struct relay, upstream_watch);
+        struct relay *r = container_of(wt, struct relay, upstream.watch);
 
         if (r->connecting) {
-                int e = socket_error(r->upstream_fd);
+                int e = socket_error(r->upstream.fd);
                 if (e) {
-                        metrics_connect_failed(r->w->metrics, metrics_connect_failure_from_errno(e));
-                        relay_finish(r, connect_end(e), true, false);
+                        enum relay_end end = relay_end_from_connect_errno(e);
+
+                        metrics_connect_failed(r->w->metrics, relay_end_connect_failure(end));
+                        relay_finish(r, end, true, false);
                         return;
                 }
                 relay_connected(r);
@@ -505,14 +626,14 @@ static void upstream_cb(struct loop *l, struct loop_watch *wt, uint32_t revents)
 
 static void client_cb(struct loop *l, struct loop_watch *wt, uint32_t revents)
 {
-        struct relay *r = container_of(wt, struct relay, client_watch);
+        struct relay *r = container_of(wt, struct relay, client.watch);
 
         if (r->connecting) {
-                /* Only a reset or hang-up is of interest before the upstream is there. */
+                /* A reset or hang-up before the upstream is there ends the relay. */
                 if (revents & (EPOLLERR | EPOLLHUP))
                         relay_finish(r, RELAY_END_CLIENT_RESET, false, true);
                 else
-                        loop_watch_set(l, &r->client_watch, 0);
+                        relay_preread(r);
                 return;
         }
         relay_run(r, revents & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP),
@@ -523,7 +644,7 @@ static void connect_timeout_cb(struct loop *l, struct loop_timer *t)
 {
         struct relay *r = container_of(t, struct relay, connect_timer);
 
-        metrics_connect_failed(r->w->metrics, METRICS_CONNECT_TIMEOUT);
+        metrics_connect_failed(r->w->metrics, relay_end_connect_failure(RELAY_END_CONNECT_TIMEOUT));
         relay_finish(r, RELAY_END_CONNECT_TIMEOUT, true, true);
 }
 
@@ -540,29 +661,30 @@ static socklen_t sockaddr_len(const struct sockaddr_storage *sa)
         return sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
-static void relay_begin(struct worker *w, enum relay_direction dir, int client_fd,
-                        const struct sockaddr_storage *client_addr, const struct sockaddr_storage *dst)
+/* A relay on w's list, owning client; NULL (client reset) when out of memory. */
+static struct relay *relay_new(struct worker *w, enum relay_direction dir, const struct conn *client,
+                               const struct sockaddr_storage *client_addr)
 {
         struct relay *r = calloc(1, sizeof(*r));
-        enum relay_end fail = RELAY_END_NONE;
-        int k;
 
         atomic_fetch_add(&w->proxy->active, 1);
         if (!r) {
-                reset_fd(client_fd);
+                struct conn c = *client;
+
+                conn_close(&c, true);
                 atomic_fetch_sub(&w->proxy->active, 1);
-                return;
+                return NULL;
         }
         r->w = w;
         r->id = ++w->next_id;
         r->direction = dir;
-        r->client_fd = client_fd;
-        r->upstream_fd = -1;
+        r->client = *client;
+        r->client.watch = (struct loop_watch)LOOP_WATCH_NULL;
+        r->upstream = (struct conn)CONN_NULL;
         r->client_addr = *client_addr;
-        r->client_watch = (struct loop_watch)LOOP_WATCH_NULL;
-        r->upstream_watch = (struct loop_watch)LOOP_WATCH_NULL;
         r->connect_timer = (struct loop_timer)LOOP_TIMER_NULL;
         r->idle_timer = (struct loop_timer)LOOP_TIMER_NULL;
+        r->resume_timer = (struct loop_timer)LOOP_TIMER_NULL;
         for (int i = 0; i < 2; i++)
                 r->flow[i].pipe[0] = r->flow[i].pipe[1] = -1;
         r->started_ms = r->last_activity_ms = loop_now_ms(w->loop);
@@ -572,8 +694,22 @@ static void relay_begin(struct worker *w, enum relay_direction dir, int client_f
                 w->relays->prev = r;
         w->relays = r;
         pthread_mutex_unlock(&w->lock);
+        return r;
+}
 
-        if (loop_watch_add(w->loop, &r->client_watch, client_fd, 0, client_cb) < 0) {
+static void relay_begin(struct worker *w, enum relay_direction dir, int client_fd,
+                        const struct sockaddr_storage *client_addr, const struct sockaddr_storage *dst)
+{
+        struct conn client;
+        struct relay *r;
+        enum relay_end fail = RELAY_END_NONE;
+        int k, fd;
+
+        conn_init(&client, client_fd, &xprt_raw);
+        r = relay_new(w, dir, &client, client_addr);
+        if (!r)
+                return;
+        if (loop_watch_add(w->loop, &r->client.watch, client_fd, 0, client_cb) < 0) {
                 fail = RELAY_END_ERROR;
                 goto fail;
         }
@@ -596,34 +732,40 @@ static void relay_begin(struct worker *w, enum relay_direction dir, int client_f
         }
 
         r->upstream_addr = r->orig_dst;
-        r->upstream_fd = socket(r->orig_dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (r->upstream_fd < 0) {
+        fd = socket(r->orig_dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
                 fail = RELAY_END_ERROR;
                 goto fail;
         }
+        conn_init(&r->upstream, fd, &xprt_raw);
+        if (!conn_can_splice(&r->client) || !conn_can_splice(&r->upstream))
+                r->flow[RELAY_FLOW_UP].no_splice = r->flow[RELAY_FLOW_DOWN].no_splice = true;
         tune_socket(client_fd);
-        tune_socket(r->upstream_fd);
+        tune_socket(fd);
         if (dir == RELAY_INBOUND) {
-                if (passthrough_bind(r->upstream_fd, r->orig_dst.ss_family) < 0) {
+                if (passthrough_bind(fd, r->orig_dst.ss_family) < 0) {
                         log_debug("relay %lu: binding the passthrough source: %s", (unsigned long)r->id, strerror(errno));
                         fail = RELAY_END_CONNECT_ERROR;
                         goto fail;
                 }
         }
-        if (loop_watch_add(w->loop, &r->upstream_watch, r->upstream_fd, EPOLLOUT, upstream_cb) < 0) {
+        if (loop_watch_add(w->loop, &r->upstream.watch, fd, EPOLLOUT, upstream_cb) < 0) {
                 fail = RELAY_END_ERROR;
                 goto fail;
         }
         r->connecting = true;
-        if (connect(r->upstream_fd, (struct sockaddr *)&r->orig_dst, sockaddr_len(&r->orig_dst)) < 0 &&
-            errno != EINPROGRESS) {
-                fail = connect_end(errno);
-                metrics_connect_failed(w->metrics, metrics_connect_failure_from_errno(errno));
+        if (connect(fd, (struct sockaddr *)&r->orig_dst, sockaddr_len(&r->orig_dst)) < 0 && errno != EINPROGRESS) {
+                fail = relay_end_from_connect_errno(errno);
+                metrics_connect_failed(w->metrics, relay_end_connect_failure(fail));
                 goto fail;
         }
-        /* Watch the client for a reset while connecting. */
-        loop_watch_set(w->loop, &r->client_watch, EPOLLRDHUP);
-        loop_timer_arm(w->loop, &r->connect_timer, w->settings->connect_timeout_ms, connect_timeout_cb);
+        /* The pre-read stage reads the client's first bytes while the connect goes on; a
+         * connect without its timeout could hang for the kernel's two minutes. */
+        if (loop_watch_set(w->loop, &r->client.watch, EPOLLIN) < 0 ||
+            loop_timer_arm(w->loop, &r->connect_timer, w->settings->connect_timeout_ms, connect_timeout_cb) < 0) {
+                fail = RELAY_END_ERROR;
+                goto fail;
+        }
         return;
 fail:
         relay_finish(r, fail, true, true);
@@ -638,4 +780,28 @@ void relay_start_to(struct worker *w, enum relay_direction dir, int client_fd,
                     const struct sockaddr_storage *client_addr, const struct sockaddr_storage *dst)
 {
         relay_begin(w, dir, client_fd, client_addr, dst);
+}
+
+void relay_attach(struct worker *w, enum relay_direction dir, const struct conn *client, const struct conn *upstream,
+                  const struct sockaddr_storage *client_addr, const struct sockaddr_storage *dst)
+{
+        struct relay *r = relay_new(w, dir, client, client_addr);
+
+        if (!r) {
+                struct conn u = *upstream;
+
+                conn_close(&u, true);
+                return;
+        }
+        r->orig_dst = r->upstream_addr = *dst;
+        r->upstream = *upstream;
+        r->upstream.watch = (struct loop_watch)LOOP_WATCH_NULL;
+        if (!conn_can_splice(&r->client) || !conn_can_splice(&r->upstream))
+                r->flow[RELAY_FLOW_UP].no_splice = r->flow[RELAY_FLOW_DOWN].no_splice = true;
+        if (loop_watch_add(w->loop, &r->client.watch, r->client.fd, 0, client_cb) < 0 ||
+            loop_watch_add(w->loop, &r->upstream.watch, r->upstream.fd, 0, upstream_cb) < 0) {
+                relay_finish(r, RELAY_END_ERROR, true, true);
+                return;
+        }
+        relay_connected(r);
 }
