@@ -23,8 +23,11 @@ static void resume_cb(struct loop *l, struct loop_timer *t)
 {
         struct listener *ls = container_of(t, struct listener, resume_timer);
 
-        if (ls->fd >= 0)
-                loop_watch_set(l, &ls->watch, EPOLLIN);
+        /* Still no room in epoll: try again later rather than stop accepting for good. */
+        if (ls->fd >= 0 && loop_watch_set(l, &ls->watch, EPOLLIN) < 0 &&
+            loop_timer_arm(l, &ls->resume_timer, ACCEPT_PAUSE_MS, resume_cb) < 0)
+                log_error("accept on port %s: cannot resume accepting (epoll_ctl and timer both failed)",
+                          ls->direction == RELAY_OUTBOUND ? "outbound" : "inbound");
 }
 
 static void accept_cb(struct loop *l, struct loop_watch *wt, uint32_t revents)
@@ -46,8 +49,10 @@ static void accept_cb(struct loop *l, struct loop_watch *wt, uint32_t revents)
                                 log_warn("accept on port %s: %s; pausing accepts for %d ms",
                                          ls->direction == RELAY_OUTBOUND ? "outbound" : "inbound", strerror(errno),
                                          ACCEPT_PAUSE_MS);
-                                loop_watch_set(l, &ls->watch, 0);
-                                loop_timer_arm(l, &ls->resume_timer, ACCEPT_PAUSE_MS, resume_cb);
+                                /* Without the timer the listener would stay paused for good:
+                                 * keep accepting (and failing) rather than that. */
+                                if (loop_timer_arm(l, &ls->resume_timer, ACCEPT_PAUSE_MS, resume_cb) == 0)
+                                        loop_watch_set(l, &ls->watch, 0);
                         }
                         return;
                 }
@@ -62,7 +67,6 @@ static int listener_open(struct worker *w, struct listener *ls, enum relay_direc
 
         ls->w = w;
         ls->direction = dir;
-        ls->transparent = transparent;
         ls->watch = (struct loop_watch)LOOP_WATCH_NULL;
         ls->resume_timer = (struct loop_timer)LOOP_TIMER_NULL;
         /* SO_REUSEPORT would let another process of the proxy UID listen on the same port
@@ -125,7 +129,6 @@ static void listener_close(struct worker *w, struct listener *ls)
 void worker_close_inbound(struct worker *w)
 {
         listener_close(w, &w->inbound);
-        w->inbound_closed = true;
 }
 
 void worker_deinit(struct worker *w)

@@ -26,7 +26,6 @@ struct listener {
         struct loop_timer resume_timer;         /* accept paused on EMFILE/ENFILE */
         int fd;
         enum relay_direction direction;
-        bool transparent;
 };
 
 struct worker {
@@ -42,8 +41,6 @@ struct worker {
         pthread_mutex_t lock;                   /* guards the list below against /connections */
         struct relay *relays;                   /* doubly linked */
         uint64_t next_id;
-        bool inbound_closed;                    /* draining */
-        int exit_code;
 };
 
 /*
