@@ -522,16 +522,10 @@ static void idle_cb(struct loop *l, struct loop_timer *t)
                 relay_abort(r, RELAY_END_ERROR);        /* a relay without its timeout could live forever */
 }
 
-/* The pre-read stage chose the tracker: it sees, in order, what was read ahead. */
 static void relay_choose_tracker(struct relay *r, bool final)
 {
-        const struct tracker_ops *ops = preread_select(r->preread, r->preread_len, final);
-
-        if (!ops)
-                return;
-        r->tracker.ops = ops;
-        if (r->preread_len)
-                tracker_observe(&r->tracker, TRACKER_FROM_CLIENT, r->preread, r->preread_len);
+        if (!r->tracker.ops)
+                r->tracker.ops = preread_select(r->preread, r->preread_len, final);
 }
 
 static void relay_connected(struct relay *r)
@@ -541,10 +535,11 @@ static void relay_connected(struct relay *r)
 
         r->connecting = false;
         loop_timer_cancel(w->loop, &r->connect_timer);
-        if (!r->tracker.ops)
-                relay_choose_tracker(r, true);
-        /* What was read ahead goes first, as bytes the upstream did not take yet. */
+        relay_choose_tracker(r, true);
+        /* What was read ahead goes first, as bytes the upstream did not take yet; the tracker
+         * sees them now, in order, before anything else of the client's. */
         if (r->preread_len) {
+                tracker_observe(&r->tracker, TRACKER_FROM_CLIENT, r->preread, r->preread_len);
                 up->pending = r->preread;
                 up->pending_off = 0;
                 up->pending_len = r->preread_len;
@@ -568,8 +563,11 @@ static void relay_connected(struct relay *r)
 
 /*
  * The pre-read stage, while the upstream connect is under way: the client's first bytes go
- * into the relay's own buffer until the tracker is chosen, the buffer is full or the client
- * ends its side. Then the client is not watched until the upstream is there.
+ * into the relay's own buffer, and the tracker is chosen as soon as they decide it. Reading
+ * goes on after the choice (the bytes would wait in the kernel otherwise, and the client's
+ * interest then stays as the relay wants it after the connect: no epoll change); once the
+ * buffer is full or the client ended its side, the client is not watched until the upstream
+ * is there (a level-triggered watch that is not read would wake the loop in a spin).
  */
 static void relay_preread(struct relay *r)
 {
@@ -597,10 +595,8 @@ static void relay_preread(struct relay *r)
                         return;
                 }
         }
-        if (!r->tracker.ops)
-                relay_choose_tracker(r, up->src_eof || r->preread_len == PREREAD_MAX);
-        if ((r->tracker.ops || up->src_eof || r->preread_len == PREREAD_MAX) &&
-            loop_watch_set(r->w->loop, &r->client.watch, 0) < 0)
+        relay_choose_tracker(r, up->src_eof || r->preread_len == PREREAD_MAX);
+        if ((up->src_eof || r->preread_len == PREREAD_MAX) && loop_watch_set(r->w->loop, &r->client.watch, 0) < 0)
                 relay_abort(r, RELAY_END_ERROR);
 }
 
