@@ -101,7 +101,7 @@ struct relay {
         struct tracker tracker;         /* chosen by the pre-read stage; ops NULL until then */
         char *preread;                  /* the client's bytes read while connecting; NULL when none */
         size_t preread_len;
-        bool connecting;
+        atomic_bool connecting;         /* read by /connections under w->lock, which the worker does not take to write it */
         bool counted_open;      /* counted in the metrics as opened (it connected) */
         bool closed;
         uint64_t started_ms, last_activity_ms;
