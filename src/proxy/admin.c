@@ -1,5 +1,8 @@
 /*
- * The proxy's HTTP endpoints; see admin.h.
+ * The proxy's HTTP endpoints; see admin.h. Everything here runs on the admin's loop, one
+ * thread: the connection list, its count and the fd reserve need no lock. A timer or an epoll
+ * change that cannot be made ends the request that needed it (the connection is closed, a
+ * probe fails with a message), so that nothing runs without its timeout.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,7 +41,10 @@ enum admin_port {
         _ADMIN_PORT_MAX,
 };
 
+struct admin;
+
 struct admin_listener {
+        struct admin *a;
         struct proxy *p;
         struct loop *loop;
         struct loop_watch watch;
@@ -49,6 +55,7 @@ struct admin_listener {
 
 struct admin_conn {
         struct admin_listener *ls;
+        struct admin_conn *prev, *next;         /* the admin's open connections */
         struct loop_watch watch;
         struct loop_timer timer;
         int fd;
@@ -60,9 +67,14 @@ struct admin_conn {
         bool closed;
 };
 
-static struct admin_listener listeners[_ADMIN_PORT_MAX];
-static unsigned n_conns;
-static struct fd_reserve reserve;
+struct admin {
+        struct proxy *p;
+        struct loop *loop;
+        struct admin_listener listeners[_ADMIN_PORT_MAX];
+        struct admin_conn *conns;               /* doubly linked, so admin_free closes them */
+        unsigned n_conns;
+        struct fd_reserve reserve;
+};
 
 static void conn_free(void *data)
 {
@@ -72,22 +84,35 @@ static void conn_free(void *data)
         free(c);
 }
 
-static void admin_conn_close(struct admin_conn *c)
+/* Everything but freeing c: out of the loop and the list, its probe cancelled, fd closed. */
+static void conn_shut(struct admin_conn *c)
 {
-        struct loop *l = c->ls->loop;
+        struct admin *a = c->ls->a;
+        struct loop *l = a->loop;
 
-        if (c->closed)
-                return;
         c->closed = true;
         loop_watch_del(l, &c->watch);
         loop_timer_cancel(l, &c->timer);
         app_probe_cancel(c->probe);
         c->probe = NULL;
         close(c->fd);
-        n_conns--;
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                a->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        a->n_conns--;
         /* Take back what an earlier accept borrowed (a no-op when the reserve is full). */
-        fd_reserve_refill(&reserve);
-        if (loop_reap_later(l, conn_free, c) < 0)
+        fd_reserve_refill(&a->reserve);
+}
+
+static void admin_conn_close(struct admin_conn *c)
+{
+        if (c->closed)
+                return;
+        conn_shut(c);
+        if (loop_reap_later(c->ls->loop, conn_free, c) < 0)
                 conn_free(c);
 }
 
@@ -144,7 +169,7 @@ static void serve_connections(struct admin_conn *c)
 {
         struct strbuf body = STRBUF_NULL;
 
-        proxy_connections_json(c->ls->p, &body);
+        proxy_connections_json(c->ls->p, loop_now_ms(c->ls->loop), &body);
         if (body.error)
                 reply_text(c, 500, "listing the connections failed\n");
         else
@@ -176,6 +201,7 @@ static void serve_logging(struct admin_conn *c, const struct http_request *r)
 }
 
 static void conn_flush(struct admin_conn *c);
+static void conn_timeout_cb(struct loop *l, struct loop_timer *t);
 
 static void probe_done(void *ctx, int status, const char *why)
 {
@@ -185,7 +211,8 @@ static void probe_done(void *ctx, int status, const char *why)
         c->probe = NULL;
         snprintf(text, sizeof(text), "%s\n", why);
         reply_text(c, status, text);
-        if (c->out.error) {
+        /* The answer gets the read timeout's bound for its write (serve_app_probe took it). */
+        if (c->out.error || loop_timer_arm(c->ls->loop, &c->timer, ADMIN_READ_TIMEOUT_MS, conn_timeout_cb) < 0) {
                 admin_conn_close(c);
                 return;
         }
@@ -202,14 +229,26 @@ static void serve_app_probe(struct admin_conn *c, const struct http_request *r)
 {
         struct proxy *p = c->ls->p;
         const struct app_probe_spec *s = app_probes_find(&p->app_probes, r->path, r->path_len);
+        char text[160];
+        int k;
 
         if (!s) {
                 reply_text(c, 404, "no such application probe (see ISTIO_KUBE_APP_PROBERS)\n");
                 return;
         }
-        c->probe = app_probe_start(c->ls->loop, s, p->pod_ip, probe_done, c);
-        if (!c->probe)
-                reply_text(c, 500, "the probe could not start (a host name, or out of fds)\n");
+        k = app_probe_start(c->ls->loop, s, p->pod_ip, probe_done, c, &c->probe);
+        if (k == 0) {
+                /* The probe's own timeout (timeoutSeconds, which may be longer than the read
+                 * timeout) bounds the wait now: the read timeout would cut a slow probe short. */
+                loop_timer_cancel(c->ls->loop, &c->timer);
+                return;
+        }
+        if (k == -EINVAL)
+                reply_text(c, 500, "the probe could not start: its host is not an IP address (names are not resolved)\n");
+        else if (k < 0) {
+                snprintf(text, sizeof(text), "the probe could not start: %s\n", strerror(-k));
+                reply_text(c, 500, text);
+        }
 }
 
 /* Whether the admin connection comes from this pod's loopback (127.0.0.0/8 or ::1). */
@@ -311,7 +350,8 @@ static void conn_flush(struct admin_conn *c)
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN) {
-                        loop_watch_set(c->ls->loop, &c->watch, EPOLLOUT);
+                        if (loop_watch_set(c->ls->loop, &c->watch, EPOLLOUT) < 0)
+                                break;  /* never told when it can write: give up on it */
                         return;
                 }
                 break;
@@ -356,7 +396,8 @@ static void conn_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
                 route(c, &req);
         if (c->probe) {
                 /* The answer comes from probe_done; nothing more to read meanwhile. */
-                loop_watch_set(c->ls->loop, &c->watch, 0);
+                if (loop_watch_set(c->ls->loop, &c->watch, 0) < 0)
+                        admin_conn_close(c);
                 return;
         }
         if (c->out.error) {
@@ -375,8 +416,14 @@ static void resume_cb(struct loop *l, struct loop_timer *t)
 {
         struct admin_listener *ls = container_of(t, struct admin_listener, resume_timer);
 
-        if (ls->fd >= 0)
-                loop_watch_set(l, &ls->watch, EPOLLIN);
+        /* A worker may have won the spares an accept gave up (the relays run on other
+         * threads): take back what is free again. */
+        fd_reserve_refill(&ls->a->reserve);
+        if (ls->fd < 0 || loop_watch_set(l, &ls->watch, EPOLLIN) == 0)
+                return;
+        if (loop_timer_arm(l, t, ADMIN_ACCEPT_PAUSE_MS, resume_cb) < 0)
+                log_error("health/metrics/admin: cannot resume accepting on fd %d (epoll_ctl and the "
+                          "timer failed); that port no longer answers", ls->fd);
 }
 
 /* accept4, falling back on the reserve when the process is out of fds. */
@@ -384,7 +431,7 @@ static int admin_accept(struct admin_listener *ls)
 {
         int fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && fd_reserve_release(&reserve, ADMIN_FDS_PER_CONN)) {
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && fd_reserve_release(&ls->a->reserve, ADMIN_FDS_PER_CONN)) {
                 log_debug("%s", "health/metrics/admin: out of fds, accepting with a spare from the reserve");
                 fd = accept4(ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         }
@@ -394,21 +441,23 @@ static int admin_accept(struct admin_listener *ls)
 static void accept_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
 {
         struct admin_listener *ls = container_of(w, struct admin_listener, watch);
+        struct admin *a = ls->a;
 
         for (;;) {
                 int fd = admin_accept(ls);
                 struct admin_conn *c;
 
                 if (fd < 0) {
-                        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                                /* No fd even from the reserve: the listener stays readable, so
-                                 * pause rather than spin; the client waits in the backlog. */
-                                loop_watch_set(l, &ls->watch, 0);
-                                loop_timer_arm(l, &ls->resume_timer, ADMIN_ACCEPT_PAUSE_MS, resume_cb);
-                        }
+                        /* No fd even from the reserve: the listener stays readable, so pause
+                         * rather than spin; the client waits in the backlog. Without a timer
+                         * to resume it, the listener stays on and the next round tries again. */
+                        if ((errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) &&
+                            loop_timer_arm(l, &ls->resume_timer, ADMIN_ACCEPT_PAUSE_MS, resume_cb) == 0 &&
+                            loop_watch_set(l, &ls->watch, 0) < 0)
+                                loop_timer_cancel(l, &ls->resume_timer);
                         return;
                 }
-                if (n_conns >= ADMIN_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+                if (a->n_conns >= ADMIN_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
                         close(fd);
                         continue;
                 }
@@ -418,55 +467,84 @@ static void accept_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
                 c->out.limit = 16u * 1024 * 1024;
                 c->watch = (struct loop_watch)LOOP_WATCH_NULL;
                 c->timer = (struct loop_timer)LOOP_TIMER_NULL;
-                n_conns++;
-                if (loop_watch_add(l, &c->watch, fd, EPOLLIN, conn_cb) < 0) {
-                        close(fd);
-                        n_conns--;
-                        free(c);
-                        continue;
-                }
-                loop_timer_arm(l, &c->timer, ADMIN_READ_TIMEOUT_MS, conn_timeout_cb);
+                c->next = a->conns;
+                if (a->conns)
+                        a->conns->prev = c;
+                a->conns = c;
+                a->n_conns++;
+                /* A request that cannot have its read timeout is not served at all. */
+                if (loop_watch_add(l, &c->watch, fd, EPOLLIN, conn_cb) < 0 ||
+                    loop_timer_arm(l, &c->timer, ADMIN_READ_TIMEOUT_MS, conn_timeout_cb) < 0)
+                        admin_conn_close(c);
         }
 }
 
-int admin_start(struct proxy *p, struct loop *loop, char *err, size_t errlen)
+int admin_new(struct admin **ret, struct proxy *p, struct loop *loop, char *err, size_t errlen)
 {
         const struct proxy_settings *s = &p->settings;
         const unsigned ports[_ADMIN_PORT_MAX] = { s->health_port, s->prometheus_port, s->status_port, s->admin_port };
+        struct admin *a = calloc(1, sizeof(*a));
+        int r = -ENOMEM;
 
+        if (!a) {
+                snprintf(err, errlen, "%s", strerror(ENOMEM));
+                return -ENOMEM;
+        }
+        a->p = p;
+        a->loop = loop;
         for (int i = 0; i < _ADMIN_PORT_MAX; i++) {
-                struct admin_listener *ls = &listeners[i];
-                int r;
+                struct admin_listener *ls = &a->listeners[i];
 
+                ls->a = a;
                 ls->p = p;
                 ls->loop = loop;
                 ls->port = (enum admin_port)i;
                 ls->watch = (struct loop_watch)LOOP_WATCH_NULL;
                 ls->resume_timer = (struct loop_timer)LOOP_TIMER_NULL;
+                ls->fd = -1;
+        }
+        for (int i = 0; i < _ADMIN_PORT_MAX; i++) {
+                struct admin_listener *ls = &a->listeners[i];
+
                 ls->fd = listen_tcp(i == ADMIN_PORT_ADMIN ? "127.0.0.1" : NULL, ports[i], false, false, err, errlen);
-                if (ls->fd < 0)
-                        return ls->fd;
+                if (ls->fd < 0) {
+                        r = ls->fd;
+                        goto fail;
+                }
                 r = loop_watch_add(loop, &ls->watch, ls->fd, EPOLLIN, accept_cb);
                 if (r < 0) {
                         snprintf(err, errlen, "epoll_ctl for port %u: %s", ports[i], strerror(-r));
-                        return r;
+                        goto fail;
                 }
         }
-        fd_reserve_init(&reserve, ADMIN_FD_RESERVE);
+        fd_reserve_init(&a->reserve, ADMIN_FD_RESERVE);
+        *ret = a;
         return 0;
+fail:
+        admin_free(a);
+        return r;
 }
 
-void admin_stop(struct proxy *p)
+struct admin *admin_free(struct admin *a)
 {
+        if (!a)
+                return NULL;
+        while (a->conns) {
+                struct admin_conn *c = a->conns;
+
+                conn_shut(c);
+                conn_free(c);
+        }
         for (int i = 0; i < _ADMIN_PORT_MAX; i++) {
-                struct admin_listener *ls = &listeners[i];
-                if (ls->loop) {
-                        loop_watch_del(ls->loop, &ls->watch);
-                        loop_timer_cancel(ls->loop, &ls->resume_timer);
-                }
-                if (ls->fd > 0)
+                struct admin_listener *ls = &a->listeners[i];
+
+                loop_watch_del(a->loop, &ls->watch);
+                loop_timer_cancel(a->loop, &ls->resume_timer);
+                if (ls->fd >= 0)
                         close(ls->fd);
                 ls->fd = -1;
         }
-        fd_reserve_deinit(&reserve);
+        fd_reserve_deinit(&a->reserve);
+        free(a);
+        return NULL;
 }

@@ -267,7 +267,11 @@ static void io_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
                 if (r->req_off < r->req_len)
                         return;
                 r->state = RUN_READING;
-                loop_watch_set(r->loop, &r->watch, EPOLLIN);
+                e = loop_watch_set(r->loop, &r->watch, EPOLLIN);
+                if (e < 0) {
+                        snprintf(why, sizeof(why), "waiting for the answer: epoll_ctl: %s", strerror(-e));
+                        return finish(r, 500, why);
+                }
                 return;
         }
         n = recv(r->fd, r->resp + r->resp_len, sizeof(r->resp) - 1 - r->resp_len, 0);
@@ -309,33 +313,34 @@ static int build_request(struct app_probe_run *r, const struct app_probe_spec *s
         return 0;
 }
 
-struct app_probe_run *app_probe_start(struct loop *l, const struct app_probe_spec *s, const char *pod_ip,
-                                      app_probe_done_fn done, void *ctx)
+int app_probe_start(struct loop *l, const struct app_probe_spec *s, const char *pod_ip, app_probe_done_fn done,
+                    void *ctx, struct app_probe_run **ret)
 {
         const char *host = s->host && *s->host ? s->host : pod_ip && *pod_ip ? pod_ip : "127.0.0.1";
         struct sockaddr_storage ss = { 0 };
         struct app_probe_run *r;
         socklen_t len;
         bool v6 = strchr(host, ':') != NULL;
+        int k;
 
         if (v6) {
                 struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
                 a->sin6_family = AF_INET6;
                 a->sin6_port = htons((uint16_t)s->port);
                 if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-                        return NULL;
+                        return -EINVAL;
                 len = sizeof(*a);
         } else {
                 struct sockaddr_in *a = (struct sockaddr_in *)&ss;
                 a->sin_family = AF_INET;
                 a->sin_port = htons((uint16_t)s->port);
                 if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
-                        return NULL;    /* a host name: kubelet resolves it; pilotfish does not */
+                        return -EINVAL;    /* a host name: kubelet resolves it; pilotfish does not */
                 len = sizeof(*a);
         }
         r = calloc(1, sizeof(*r));
         if (!r)
-                return NULL;
+                return -ENOMEM;
         r->loop = l;
         r->watch = (struct loop_watch)LOOP_WATCH_NULL;
         r->timer = (struct loop_timer)LOOP_TIMER_NULL;
@@ -345,20 +350,31 @@ struct app_probe_run *app_probe_start(struct loop *l, const struct app_probe_spe
         r->http = s->kind == APP_PROBE_HTTP && !s->https;
         if (r->http && build_request(r, s, host, v6) < 0) {
                 free(r);
-                return NULL;
+                return -E2BIG;
         }
         r->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (r->fd < 0) {
+                k = -errno;
+                goto fail;
+        }
         /* From 127.0.0.6 (::6), like inbound relays: the capture rules send the proxy's own
          * connections to a pod address back to 15006, except from this source. */
-        if (r->fd >= 0 && passthrough_bind(r->fd, ss.ss_family) < 0)
+        if (passthrough_bind(r->fd, ss.ss_family) < 0)
                 log_debug("app probe %s: binding the passthrough source: %s", s->path, strerror(errno));
-        if (r->fd < 0 || (connect(r->fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) ||
-            loop_watch_add(l, &r->watch, r->fd, EPOLLOUT, io_cb) < 0 ||
-            loop_timer_arm(l, &r->timer, (uint64_t)s->timeout_s * 1000, timeout_cb) < 0) {
-                if (r->fd >= 0 && errno != EINPROGRESS)
-                        log_debug("app probe %s: %s", s->path, strerror(errno));
-                run_free(r);
-                return NULL;
+        if (connect(r->fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+                k = -errno;
+                goto fail;
         }
-        return r;
+        k = loop_watch_add(l, &r->watch, r->fd, EPOLLOUT, io_cb);
+        if (k < 0)
+                goto fail;
+        k = loop_timer_arm(l, &r->timer, (uint64_t)s->timeout_s * 1000, timeout_cb);
+        if (k < 0)
+                goto fail;
+        *ret = r;
+        return 0;
+fail:
+        log_debug("app probe %s: %s", s->path, strerror(-k));
+        run_free(r);
+        return k;
 }

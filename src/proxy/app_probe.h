@@ -4,8 +4,9 @@
  * /app-health/<container>/readyz and so on, and hands the originals over in
  * ISTIO_KUBE_APP_PROBERS; GET on such a path runs the original probe from inside the pod and
  * answers with its outcome. That keeps kubelet's probes working when the pod's inbound traffic
- * is captured. A probe is a small non-blocking state machine on the admin's event loop:
- * connect, send one HTTP/1.1 request, read the status line, all within the probe's timeout.
+ * is captured. A probe is a small non-blocking state machine on the admin's event loop (its
+ * own thread, so a probe waiting on a slow application holds up no relay): connect, send one
+ * HTTP/1.1 request, read the status line, all within the probe's timeout.
  */
 #pragma once
 
@@ -50,10 +51,13 @@ typedef void (*app_probe_done_fn)(void *ctx, int status, const char *why);
 struct app_probe_run;
 
 /*
- * Starts s against pod_ip (used when the probe names no host). Returns the run, or NULL when
- * it could not even start (done is then not called). app_probe_cancel() ends a run without
- * calling done; a run that finished is freed by itself.
+ * Starts s on loop l against pod_ip (used when the probe names no host). Returns 0 with the
+ * run in *ret, or, when it could not even start (done is then not called), a negative errno:
+ * -EINVAL for a host that is not an IP address (kubelet resolves names; pilotfish does not),
+ * -E2BIG for a request over 4 KiB, else what socket, connect, epoll or arming the probe's
+ * timeout failed with (a probe never runs without its timeout). app_probe_cancel() ends a
+ * run without calling done; a run that finished is freed by itself.
  */
-struct app_probe_run *app_probe_start(struct loop *l, const struct app_probe_spec *s, const char *pod_ip,
-                                      app_probe_done_fn done, void *ctx);
+int app_probe_start(struct loop *l, const struct app_probe_spec *s, const char *pod_ip, app_probe_done_fn done,
+                    void *ctx, struct app_probe_run **ret);
 void app_probe_cancel(struct app_probe_run *r);

@@ -1,7 +1,13 @@
 /*
- * The proxy's life; see run.h. Worker 0 runs on the main thread and also owns the admin
- * endpoints, the signalfd and the drain timer; workers 1..N-1 run on their own threads.
- * Signals are blocked in every thread before any is created, so only the signalfd sees them.
+ * The proxy's life; see run.h. Worker 0 runs on the main thread, workers 1..N-1 on threads of
+ * their own ("pf-worker-N"), and the admin on one more ("pf-admin"). The admin's loop serves
+ * the health, metrics and admin endpoints and the application probes, reads the signalfd and
+ * runs the drain timer, so that a scrape of 10,000 series (a few hundred milliseconds) or a
+ * probe waiting on a slow application never stalls a relay. It reaches the workers only
+ * through what is safe from another thread: loop_stop() to quit, loop_post() to close their
+ * inbound listeners, the atomics in struct proxy, and each worker's relay lock for
+ * /connections. Signals are blocked in every thread before any is created, so only the
+ * signalfd sees them.
  */
 #include <errno.h>
 #include <ifaddrs.h>
@@ -17,6 +23,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "proxy/admin.h"
@@ -27,23 +34,19 @@
 
 #define DRAIN_POLL_MS 100
 
-static struct loop_watch signal_watch = LOOP_WATCH_NULL;
-static struct loop_timer drain_timer = LOOP_TIMER_NULL;
-static uint64_t drain_started_ms;
-static atomic_int exit_code;
-
-static void stop_worker(void *data)
+/* loop_stop() is safe from any thread and cannot fail; a worker whose loop was never created
+ * (a start that failed half-way) is skipped. */
+static void stop_workers(struct proxy *p)
 {
-        struct worker *w = data;
-
-        loop_stop(w->loop);
+        for (unsigned i = 0; p->workers && i < p->n_workers; i++)
+                if (p->workers[i].loop)
+                        loop_stop(p->workers[i].loop);
 }
 
 void proxy_quit(struct proxy *p, int code)
 {
-        atomic_store(&exit_code, code);
-        for (unsigned i = 0; i < p->n_workers; i++)
-                loop_post(p->workers[i].loop, stop_worker, &p->workers[i]);
+        atomic_store(&p->exit_code, code);
+        stop_workers(p);
 }
 
 static void close_inbound(void *data)
@@ -51,44 +54,56 @@ static void close_inbound(void *data)
         worker_close_inbound(data);
 }
 
-static struct proxy *drain_proxy;
-
 static void drain_cb(struct loop *l, struct loop_timer *t)
 {
-        struct proxy *p = drain_proxy;
-        unsigned active = atomic_load(&p->active);
+        struct proxy *p = container_of(t, struct proxy, drain_timer);
+        unsigned active;
+        int r;
 
+        /* Each worker closes its own inbound listener, on its own thread; a worker the post
+         * could not reach (no memory for it) is told again on the next round. */
+        while (p->drain_told < p->n_workers &&
+               loop_post(p->workers[p->drain_told].loop, close_inbound, &p->workers[p->drain_told]) == 0)
+                p->drain_told++;
+        active = atomic_load(&p->active);
         if (active == 0) {
                 log_info("drain: no connection left; exiting");
                 proxy_quit(p, 0);
                 return;
         }
-        if (loop_now_ms(l) - drain_started_ms >= p->settings.drain_ms) {
+        if (loop_now_ms(l) - p->drain_started_ms >= p->settings.drain_ms) {
                 log_info("drain: %u connections still open after %llu ms; exiting", active,
                          (unsigned long long)p->settings.drain_ms);
                 proxy_quit(p, 0);
                 return;
         }
-        loop_timer_arm(l, t, DRAIN_POLL_MS, drain_cb);
+        r = loop_timer_arm(l, t, DRAIN_POLL_MS, drain_cb);
+        if (r < 0) {
+                /* Without its timer the drain would never end. */
+                log_error("drain: arming the %d ms poll: %s; exiting now with %u connections open", DRAIN_POLL_MS,
+                          strerror(-r), active);
+                proxy_quit(p, 1);
+        }
 }
 
 void proxy_drain(struct proxy *p, const char *why)
 {
-        struct loop *l = p->workers[0].loop;
+        int r;
 
         if (atomic_exchange(&p->draining, true))
                 return;
         log_info("drain started (%s): readiness is 503, inbound closed, outbound still served", why);
-        drain_proxy = p;
-        drain_started_ms = loop_now_ms(l);
-        for (unsigned i = 0; i < p->n_workers; i++)
-                loop_post(p->workers[i].loop, close_inbound, &p->workers[i]);
-        loop_timer_arm(l, &drain_timer, 0, drain_cb);
+        p->drain_started_ms = loop_now_ms(p->admin_loop);
+        r = loop_timer_arm(p->admin_loop, &p->drain_timer, 0, drain_cb);
+        if (r < 0) {
+                log_error("drain: arming its timer: %s; exiting now instead", strerror(-r));
+                proxy_quit(p, 1);
+        }
 }
 
 static void signal_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
 {
-        struct proxy *p = drain_proxy;
+        struct proxy *p = container_of(w, struct proxy, signal_watch);
         struct signalfd_siginfo si;
 
         while (read(w->fd, &si, sizeof(si)) == sizeof(si)) {
@@ -99,15 +114,13 @@ static void signal_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
         }
 }
 
-void proxy_connections_json(struct proxy *p, struct strbuf *out)
+void proxy_connections_json(struct proxy *p, uint64_t now_ms, struct strbuf *out)
 {
         bool first = true;
 
         strbuf_puts(out, "{\"connections\":[");
         for (unsigned i = 0; i < p->n_workers; i++) {
                 struct worker *w = &p->workers[i];
-                /* The loop clock of another thread is only approximately now; good enough for an age. */
-                uint64_t now = loop_now_ms(p->workers[0].loop);
 
                 pthread_mutex_lock(&w->lock);
                 for (const struct relay *r = w->relays; r; r = r->next) {
@@ -115,16 +128,20 @@ void proxy_connections_json(struct proxy *p, struct strbuf *out)
 
                         sockaddr_format(&r->client_addr, client, sizeof(client));
                         sockaddr_format(&r->orig_dst, dst, sizeof(dst));
-                        strbuf_printf(out,
-                                      "%s{\"id\":%llu,\"worker\":%u,\"direction\":\"%s\",\"client\":\"%s\","
-                                      "\"original_dst\":\"%s\",\"state\":\"%s\",\"bytes_received\":%llu,"
-                                      "\"bytes_sent\":%llu,\"age_ms\":%llu}",
-                                      first ? "" : ",", (unsigned long long)r->id, w->index,
-                                      r->direction == RELAY_OUTBOUND ? "outbound" : "inbound", client, dst,
-                                      r->connecting ? "connecting" : "established",
+                        /* Every string goes through the one escaper, whatever it holds today. */
+                        strbuf_printf(out, "%s{\"id\":%llu,\"worker\":%u,\"direction\":", first ? "" : ",",
+                                      (unsigned long long)r->id, w->index);
+                        json_str(out, r->direction == RELAY_OUTBOUND ? "outbound" : "inbound");
+                        strbuf_puts(out, ",\"client\":");
+                        json_str(out, client);
+                        strbuf_puts(out, ",\"original_dst\":");
+                        json_str(out, dst);
+                        strbuf_puts(out, ",\"state\":");
+                        json_str(out, r->connecting ? "connecting" : "established");
+                        strbuf_printf(out, ",\"bytes_received\":%llu,\"bytes_sent\":%llu,\"age_ms\":%llu}",
                                       (unsigned long long)atomic_load_explicit(&r->flow[RELAY_FLOW_UP].bytes, memory_order_relaxed),
                                       (unsigned long long)atomic_load_explicit(&r->flow[RELAY_FLOW_DOWN].bytes, memory_order_relaxed),
-                                      (unsigned long long)(now > r->started_ms ? now - r->started_ms : 0));
+                                      (unsigned long long)(now_ms > r->started_ms ? now_ms - r->started_ms : 0));
                         first = false;
                 }
                 pthread_mutex_unlock(&w->lock);
@@ -137,9 +154,33 @@ static void *worker_thread(void *data)
         struct worker *w = data;
         int r = loop_run(w->loop);
 
-        if (r < 0)
-                log_error("worker %u: event loop failed: %s", w->index, strerror(-r));
+        if (r < 0) {
+                log_error("worker %u: event loop failed: %s; exiting", w->index, strerror(-r));
+                proxy_quit(w->proxy, 1);
+        }
         return NULL;
+}
+
+static void *admin_thread(void *data)
+{
+        struct proxy *p = data;
+        int r = loop_run(p->admin_loop);
+
+        if (r < 0) {
+                /* Without its loop nothing answers the probes or reads the signals. */
+                log_error("admin thread: event loop failed: %s; exiting", strerror(-r));
+                proxy_quit(p, 1);
+        }
+        return NULL;
+}
+
+/* Names a thread for ps -L, top -H and /proc/PID/task/TID/comm (at most 15 characters). */
+static void name_thread(pthread_t t, const char *name)
+{
+        int r = pthread_setname_np(t, name);
+
+        if (r != 0)
+                log_debug("naming thread %s: %s", name, strerror(r));
 }
 
 static unsigned cpus_allowed(void)
@@ -173,12 +214,18 @@ static void local_addresses(struct proxy *p)
 
 int proxy_run(const struct proxy_settings *s, char *const *env)
 {
-        struct proxy p = { .settings = *s };
+        struct proxy p = {
+                .settings = *s,
+                .signal_fd = -1,
+                .signal_watch = LOOP_WATCH_NULL,
+                .drain_timer = LOOP_TIMER_NULL,
+        };
         struct metrics_identity id;
-        char err[512] = "";
+        char err[512] = "", name[16];
         sigset_t mask;
         unsigned started = 0;
-        int r, sfd = -1, ret = 1;
+        bool ran = false;
+        int r, ret = 1;
 
         if (!s->allow_any_uid && (getuid() != s->proxy_uid || getgid() != s->proxy_gid)) {
                 log_error("running as UID %u GID %u, not the proxy's %u/%u: the capture rules exempt only the "
@@ -198,8 +245,7 @@ int proxy_run(const struct proxy_settings *s, char *const *env)
                 }
         }
         p.n_workers = s->workers ? s->workers : cpus_allowed();
-        atomic_store(&exit_code, 0);
-        drain_proxy = &p;
+        atomic_store(&p.exit_code, 0);
         metrics_identity_from_env(env, &id);
         r = metrics_new(&p.metrics, &id);
         if (r < 0) {
@@ -243,41 +289,76 @@ int proxy_run(const struct proxy_settings *s, char *const *env)
                         goto out;
                 }
         }
-        r = admin_start(&p, p.workers[0].loop, err, sizeof(err));
+        r = loop_new(&p.admin_loop);
+        if (r < 0) {
+                log_error("creating the admin's event loop: %s", strerror(-r));
+                goto out;
+        }
+        r = admin_new(&p.admin, &p, p.admin_loop, err, sizeof(err));
         if (r < 0) {
                 log_error("opening the health, metrics and admin listeners: %s", err);
                 goto out;
         }
         sigdelset(&mask, SIGPIPE);
-        sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-        if (sfd < 0 || loop_watch_add(p.workers[0].loop, &signal_watch, sfd, EPOLLIN, signal_cb) < 0) {
+        p.signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+        if (p.signal_fd < 0) {
                 log_error("signalfd: %s", strerror(errno));
                 goto out;
         }
-        for (started = 1; started < p.n_workers; started++)
-                if ((r = pthread_create(&p.workers[started].thread, NULL, worker_thread, &p.workers[started])) != 0) {
+        r = loop_watch_add(p.admin_loop, &p.signal_watch, p.signal_fd, EPOLLIN, signal_cb);
+        if (r < 0) {
+                log_error("epoll_ctl for the signalfd: %s", strerror(-r));
+                goto out;
+        }
+        for (started = 1; started < p.n_workers; started++) {
+                r = pthread_create(&p.workers[started].thread, NULL, worker_thread, &p.workers[started]);
+                if (r != 0) {
                         log_error("starting worker thread %u: %s", started, strerror(r));
-                        proxy_quit(&p, 1);
-                        break;
+                        goto out;
                 }
+                /* A thread name holds 15 characters: five digits fit. */
+                snprintf(name, sizeof(name), "pf-worker-%u", started % 100000u);
+                name_thread(p.workers[started].thread, name);
+        }
+        r = pthread_create(&p.admin_thread, NULL, admin_thread, &p);
+        if (r != 0) {
+                log_error("starting the admin thread: %s", strerror(r));
+                goto out;
+        }
+        p.admin_running = true;
+        name_thread(p.admin_thread, "pf-admin");
         atomic_store(&p.ready, true);
         log_info("pilotfish proxy ready: workers %u, outbound :%u, inbound :%u (%s), health :%u, metrics :%u",
                  p.n_workers, s->outbound_port, s->inbound_port, s->tproxy ? "TPROXY" : "REDIRECT", s->health_port,
                  s->prometheus_port);
         r = loop_run(p.workers[0].loop);
-        if (r < 0)
-                log_error("worker 0: event loop failed: %s", strerror(-r));
-        ret = atomic_load(&exit_code);
+        if (r < 0) {
+                log_error("worker 0: event loop failed: %s; exiting", strerror(-r));
+                proxy_quit(&p, 1);
+        }
+        ran = true;
 out:
-        if (p.workers && ret != 0 && started == 0)
-                started = 1;
+        /* Whatever runs stops here: the workers started so far (a no-op after a quit), then the
+         * admin, which may read the workers' relay lists until it is joined. */
+        stop_workers(&p);
         for (unsigned i = 1; i < started; i++)
                 pthread_join(p.workers[i].thread, NULL);
-        admin_stop(&p);
-        if (p.workers && p.workers[0].loop)
-                loop_watch_del(p.workers[0].loop, &signal_watch);
-        if (sfd >= 0)
-                close(sfd);
+        if (p.admin_running) {
+                loop_stop(p.admin_loop);
+                pthread_join(p.admin_thread, NULL);
+                p.admin_running = false;
+        }
+        /* Read once no thread can call proxy_quit() any more. */
+        if (ran)
+                ret = atomic_load(&p.exit_code);
+        if (p.admin_loop) {
+                loop_watch_del(p.admin_loop, &p.signal_watch);
+                loop_timer_cancel(p.admin_loop, &p.drain_timer);
+        }
+        p.admin = admin_free(p.admin);
+        p.admin_loop = loop_free(p.admin_loop);
+        if (p.signal_fd >= 0)
+                close(p.signal_fd);
         for (unsigned i = 0; p.workers && i < p.n_workers; i++)
                 worker_deinit(&p.workers[i]);
         free(p.workers);
