@@ -18,21 +18,23 @@
 #define METRICS_SHARDS 16u
 #define METRICS_CACHELINE 64
 
-enum metrics_key_kind {
-        METRICS_KEY_ADDR = 0,
-        METRICS_KEY_UNKNOWN,            /* no readable original destination */
-        METRICS_KEY_OVERFLOW,           /* past METRICS_MAX_SERIES */
-};
+/* Set in refs when expiry removes a series: a lookup that meets it must not take it. */
+#define METRICS_SERIES_DEAD (UINT64_C(1) << 62)
 
-/* Compared and hashed as bytes, so it is always zeroed before it is filled in. */
+/*
+ * A series key: one interned id per label dimension. Hashed and compared as bytes, so it has
+ * no padding and is zeroed before it is filled in. For TCP today, protocol is "tcp", peer
+ * "unknown", response code and gRPC status absent; HTTP adds values, not fields.
+ */
 struct metrics_key {
-        uint8_t direction;
-        uint8_t kind;
-        uint8_t family;                 /* AF_INET or AF_INET6 for METRICS_KEY_ADDR, else 0 */
+        uint32_t destination;           /* m->destinations */
+        uint32_t peer;                  /* m->peers: the other side's workload */
+        uint16_t flags;                 /* m->flags: Envoy's response flags */
+        uint16_t response_code;         /* m->codes */
+        uint8_t direction;              /* enum metrics_direction, not interned */
+        uint8_t protocol;               /* m->protocols */
+        uint8_t grpc_status;            /* m->grpc */
         uint8_t pad;
-        uint16_t port;                  /* host order */
-        uint8_t addr[16];
-        char flags[METRICS_FLAGS_MAX + 1];
 };
 
 struct metrics_series {
@@ -40,12 +42,19 @@ struct metrics_series {
         _Atomic uint64_t closed;
         _Atomic uint64_t sent;
         _Atomic uint64_t received;
+        /* Connections and scrapes holding the series; METRICS_SERIES_DEAD once removed. */
+        _Atomic uint64_t refs;
+        /* CLOCK_MONOTONIC ms when the last connection let go (or the series was made). */
+        _Atomic int64_t idle_since_ms;
+        /* The bucket chain; a reader may walk it while expiry unlinks a node. */
+        _Atomic(struct metrics_series *) bucket_next;
+        /* Under m->lock. */
+        struct metrics_series *all_prev, *all_next;
+        struct metrics_series *retired_next;
+        uint32_t hash;
         /* Set before the node is published, never changed after. */
-        struct metrics_series *bucket_next;
-        struct metrics_series *all_next;
-        size_t index;                   /* position on the all list: the head's index + 1 = count */
         struct metrics_key key;
-        char service[64];               /* "[" 45 "]:" 5 fits */
+        const char *service;            /* the destination's text, held by the key's reference */
 };
 
 struct metrics_shard {
@@ -61,11 +70,36 @@ struct metrics_counters {
         struct metrics_shard shards[METRICS_SHARDS];
 };
 
+/* Threads in a read section, by epoch parity; one cache line per shard of threads. */
+struct metrics_readers {
+        _Alignas(METRICS_CACHELINE) _Atomic uint64_t n[2];
+};
+
 struct metrics {
         struct metrics_identity id;
-        pthread_mutex_t lock;                           /* serialises inserts */
-        _Atomic(struct metrics_series *) all;           /* newest first */
+        pthread_mutex_t lock;                           /* every change to the tables */
+        pthread_mutex_t expire_lock;                    /* one expiry at a time */
+        struct metrics_series *all;                     /* under lock: every linked series */
+        size_t n_series;                                /* under lock: the length of all */
         _Atomic size_t n_bounded;                       /* series counted against the limit */
+        _Atomic int64_t ttl_ms;
+        _Atomic int64_t next_expire_ms;                 /* when full, expiry runs once a second */
+        _Atomic uint64_t epoch;
+        struct metrics_readers readers[METRICS_SHARDS];
+        struct metrics_intern *destinations, *peers, *protocols, *codes, *grpc, *flags;
+        /* Values every table starts with, pinned by a reference of their own. */
+        uint32_t dest_unknown, dest_overflow, peer_unknown, protocol_tcp, code_none, grpc_none;
         struct metrics_counters counters;
         _Atomic(struct metrics_series *) buckets[METRICS_BUCKETS];
 };
+
+/* This thread's shard (0..METRICS_SHARDS-1), chosen on first use (metrics_counters.c). */
+unsigned metrics_thread_shard(void);
+
+/*
+ * The scrape's view of the table (metrics.c): every linked series with a reference taken, so
+ * none is removed while the scrape prints it; metrics_snapshot_release() gives them back
+ * without touching their idle time. *ret is NULL when there are none. 0 or -ENOMEM.
+ */
+int metrics_snapshot_take(struct metrics *m, struct metrics_series ***ret, size_t *ret_n);
+void metrics_snapshot_release(struct metrics *m, struct metrics_series **v, size_t n);

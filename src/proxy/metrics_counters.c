@@ -25,12 +25,17 @@ static _Atomic unsigned metrics_counters_next_shard;
 static _Thread_local unsigned metrics_counters_shard = UINT_MAX;
 
 /* Each thread sticks to one shard, so its adds stay on a cache line it mostly owns. */
-static struct metrics_shard *metrics_counters_my_shard(struct metrics *m)
+unsigned metrics_thread_shard(void)
 {
         if (metrics_counters_shard == UINT_MAX)
-                metrics_counters_shard = atomic_fetch_add_explicit(&metrics_counters_next_shard, 1, memory_order_relaxed) %
-                                METRICS_SHARDS;
-        return &m->counters.shards[metrics_counters_shard];
+                metrics_counters_shard = atomic_fetch_add_explicit(&metrics_counters_next_shard, 1,
+                                                                   memory_order_relaxed) % METRICS_SHARDS;
+        return metrics_counters_shard;
+}
+
+static struct metrics_shard *metrics_counters_my_shard(struct metrics *m)
+{
+        return &m->counters.shards[metrics_thread_shard()];
 }
 
 void metrics_active_inc(struct metrics *m, enum metrics_direction dir)

@@ -13,6 +13,7 @@
  *   destination_service_namespace   inbound: this pod's namespace (as Istio); outbound: "unknown"
  *   request_protocol                "tcp"
  *   response_flags                  the caller's, "-" for none
+ * Every value that depends on the connection comes from the series key's interned ids.
  *   connection_security_policy      outbound "unknown"; inbound "none" (Istio says "none" for a
  *                                   plaintext inbound connection, "mutual_tls" with mTLS)
  *   *_app, *_version, this side     "unknown" when not known; Istio would print "" there
@@ -23,6 +24,7 @@
 
 #include "common/prom.h"
 #include "proxy/metrics-t.h"
+#include "proxy/metrics_intern.h"
 #include "proxy/metrics_istio.h"
 
 /* Istio's label names, in the order Istio documents them. */
@@ -56,8 +58,8 @@ void metrics_istio_labels(const struct metrics *m, const struct metrics_series *
         l[ISTIO_DESTINATION_SERVICE_NAME].value = s->service;
         if (!out)
                 l[ISTIO_DESTINATION_SERVICE_NAMESPACE].value = id->namespace_;
-        l[ISTIO_REQUEST_PROTOCOL].value = "tcp";
-        l[ISTIO_RESPONSE_FLAGS].value = s->key.flags;
+        l[ISTIO_REQUEST_PROTOCOL].value = metrics_intern_text(m->protocols, s->key.protocol);
+        l[ISTIO_RESPONSE_FLAGS].value = metrics_intern_text(m->flags, s->key.flags);
         l[ISTIO_CONNECTION_SECURITY_POLICY].value = out ? "unknown" : "none";
 }
 

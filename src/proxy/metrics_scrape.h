@@ -2,10 +2,22 @@
  * What /stats/prometheus (15090 and the merged 15020) and the admin's /stats serve: Istio's
  * series, the proxy's own figures and the process figures, in the Prometheus text format or as
  * JSON, through one printer (common/prom).
+ *
+ * A scrape is a cursor, so that it never has to fit one buffer: at the series limit the text
+ * is about 24 MB (four families of 10,000 samples with 19 labels each), more than the admin's
+ * 16 MiB, and a reply that did not fit was an empty one. The cursor takes a snapshot of the series set (each series referenced, so none expires
+ * under it, and sorted) and of the process figures when it is made, then prints a piece at a
+ * time into whatever buffer the caller gives it; the caller sends that piece and asks for the
+ * next, so memory per scrape is the snapshot (a pointer per series) and a piece. Counter values
+ * are read when their line is printed, each once: totals may be a few updates apart.
  */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
+
 struct metrics;
+struct metrics_cursor;
 struct metrics_process;
 struct strbuf;
 
@@ -15,16 +27,27 @@ enum metrics_format {
 };
 
 /*
- * Appends every metric to out in the given format, with # HELP and # TYPE lines (text) or as
- * {"metrics":[{"name","type","help","samples":[{"labels":{...},"value":N}]}]} (JSON). proc may
- * be NULL to leave out the process figures (what golden tests do). Series come out sorted by
- * direction, then destination (numerically), then flags. Any thread, concurrently with
- * updates: each counter is read once, so totals may be a few updates apart from each other.
- * Returns 0, or the strbuf's -ENOBUFS/-ENOMEM (out then holds a partial text).
+ * Takes a snapshot of the series (sorted by direction, then destination numerically, then
+ * flags) and, with with_process, of the process figures. Any thread, concurrently with
+ * updates. Returns 0 and *ret (freed with metrics_cursor_free()), or -ENOMEM. m must outlive
+ * the cursor.
  */
-int metrics_render(const struct metrics *m, const struct metrics_process *proc, enum metrics_format fmt,
+int metrics_cursor_new(struct metrics *m, enum metrics_format fmt, bool with_process, struct metrics_cursor **ret);
+/*
+ * Appends at least want bytes to out (more: the piece ends at a line, or in JSON at a sample),
+ * or what is left. Returns 1 when more remains, 0 when the document is complete, or out's
+ * -ENOBUFS/-ENOMEM (out then holds a partial piece, and the cursor cannot go on).
+ */
+int metrics_cursor_next(struct metrics_cursor *c, struct strbuf *out, size_t want);
+/* Gives the snapshot back; accepts NULL; returns NULL. */
+struct metrics_cursor *metrics_cursor_free(struct metrics_cursor *c);
+
+/*
+ * The whole document into out, through a cursor: the golden tests' entry point. proc may be
+ * NULL to leave the process figures out. Returns 0, or -ENOMEM/-ENOBUFS.
+ */
+int metrics_render(struct metrics *m, const struct metrics_process *proc, enum metrics_format fmt,
                    struct strbuf *out);
-/* metrics_process_read() followed by metrics_render(): what /stats/prometheus serves. */
-int metrics_render_prometheus(const struct metrics *m, struct strbuf *out);
-/* The same for the admin's /stats (JSON). */
-int metrics_render_json(const struct metrics *m, struct strbuf *out);
+/* The same with the process figures read now: /stats/prometheus (text) and /stats (JSON). */
+int metrics_render_prometheus(struct metrics *m, struct strbuf *out);
+int metrics_render_json(struct metrics *m, struct strbuf *out);

@@ -1,10 +1,13 @@
 /*
- * Unit tests for proxy/metrics.c: the pod identity read from the injector's environment, Istio's
- * label set and order on the TCP metrics, Prometheus and JSON escaping, the series key (IPv6 in
- * brackets, IPv4-mapped folded into IPv4, unreadable destinations), the cardinality bound, and
- * that counters updated from several threads at once add up (run this one under TSan too).
- * When promtool is installed the rendered text must pass `promtool check metrics`; under
- * CI=true a missing promtool is a failure, not a skip.
+ * Unit tests for the proxy's metrics (proxy/metrics*.c, common/prom.c): the pod identity read
+ * from the injector's environment, Istio's label set and order on the TCP metrics, Prometheus
+ * and JSON escaping, the series key (IPv6 in brackets, IPv4-mapped folded into IPv4,
+ * unreadable destinations), the cardinality bound rendered in full through the scrape cursor,
+ * expiry (TTL, references held by connections and scrapes, room made at the limit), histograms
+ * (bucket boundaries, +Inf, sum and count), and that counters updated and series looked up and
+ * expired from several threads at once add up (run this one under TSan too). When promtool is
+ * installed the rendered text must pass `promtool check metrics`; under CI=true a missing
+ * promtool is a failure, not a skip.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -66,7 +69,7 @@ static struct metrics *test_metrics(const struct metrics_identity *id)
 }
 
 /* Renders without process figures; the caller frees the text. */
-static char *render(const struct metrics *m, enum metrics_format fmt)
+static char *render(struct metrics *m, enum metrics_format fmt)
 {
         struct strbuf b = STRBUF_NULL;
 
@@ -349,24 +352,156 @@ static void test_destinations(void)
         metrics_free(m);
 }
 
+/* What a full text rendering holds, line by line (see check_exposition). */
+struct exposition {
+        size_t lines, help, type, samples;
+        size_t family_samples[32];      /* per family, in order of their # TYPE */
+        const char *family_names[32];
+        size_t families;
+        bool order_ok;                  /* HELP then TYPE then samples of that family only */
+        bool once;                      /* every family's HELP and TYPE appear once */
+        size_t overflow;                /* samples of destination_service="overflow" */
+        char overflow_opened[32];       /* the value of the outbound "-" one's opened count */
+};
+
+static bool line_is(const char *p, const char *e, const char *prefix)
+{
+        size_t n = strlen(prefix);
+
+        return (size_t)(e - p) >= n && memcmp(p, prefix, n) == 0;
+}
+
+/*
+ * Reads a Prometheus text exposition: counts HELP, TYPE and sample lines, checks each family's
+ * HELP comes once, right before its TYPE, and that a sample belongs to the family declared last
+ * (its name, or name_bucket/_sum/_count for a histogram). Family names must outlive e.
+ */
+static void check_exposition(char *text, struct exposition *x)
+{
+        char current[128] = "";
+
+        memset(x, 0, sizeof(*x));
+        x->order_ok = x->once = true;
+        for (char *p = text, *e; *p; p = e + 1) {
+                e = strchr(p, '\n');
+                if (!e)
+                        break;
+                x->lines++;
+                if (line_is(p, e, "# HELP ")) {
+                        char name[128];
+
+                        x->help++;
+                        sscanf(p + 7, "%127s", name);
+                        for (size_t i = 0; i < x->families; i++)
+                                if (strcmp(x->family_names[i], name) == 0)
+                                        x->once = false;
+                        snprintf(current, sizeof(current), "%s", name);
+                } else if (line_is(p, e, "# TYPE ")) {
+                        char name[128];
+
+                        x->type++;
+                        sscanf(p + 7, "%127s", name);
+                        if (strcmp(name, current) != 0 || x->families >= 32)
+                                x->order_ok = false;
+                        else
+                                x->family_names[x->families++] = strndup(name, strlen(name));
+                } else {
+                        size_t n = strcspn(p, "{ ");
+                        size_t len = (size_t)(e - p);
+
+                        /* Bounded to the line: a search from p to the text's end would make
+                         * this quadratic under TSan, whose strstr measures the haystack. */
+                        if (memmem(p, len, "destination_service=\"overflow\"", 30)) {
+                                x->overflow++;
+                                if (line_is(p, e, "istio_tcp_connections_opened_total{") &&
+                                    memmem(p, len, "reporter=\"source\"", 17) &&
+                                    memmem(p, len, "response_flags=\"-\"", 18)) {
+                                        const char *v = memrchr(p, ' ', len);
+
+                                        snprintf(x->overflow_opened, sizeof(x->overflow_opened), "%.*s",
+                                                 (int)(e - v - 1), v + 1);
+                                }
+                        }
+                        x->samples++;
+                        if (!x->families || strncmp(p, current, strlen(current)) != 0 ||
+                            (n != strlen(current) && !line_is(p + strlen(current), e, "_bucket") &&
+                             !line_is(p + strlen(current), e, "_sum") && !line_is(p + strlen(current), e, "_count")))
+                                x->order_ok = false;
+                        else
+                                x->family_samples[x->families - 1]++;
+                }
+        }
+}
+
+static void exposition_free(struct exposition *x)
+{
+        for (size_t i = 0; i < x->families; i++)
+                free((char *)x->family_names[i]);
+}
+
+/*
+ * Renders all of m through a cursor in pieces of at least want bytes, each into a buffer of its
+ * own whose limit is want plus one sample line at most, as a scrape would send them; returns
+ * the concatenation (or NULL if a piece failed) and the largest piece.
+ */
+static char *render_cursor(struct metrics *m, enum metrics_format fmt, bool with_process, size_t want,
+                           size_t *ret_max_piece, size_t *ret_pieces)
+{
+        struct metrics_cursor *c;
+        struct strbuf all = STRBUF_NULL;
+        int r;
+
+        *ret_max_piece = 0;
+        *ret_pieces = 0;
+        if (metrics_cursor_new(m, fmt, with_process, &c) < 0)
+                return NULL;
+        do {
+                struct strbuf piece = STRBUF_NULL;
+
+                piece.limit = want + 4096;
+                r = metrics_cursor_next(c, &piece, want);
+                if (r >= 0) {
+                        strbuf_append(&all, strbuf_str(&piece), piece.len);
+                        if (piece.len > *ret_max_piece)
+                                *ret_max_piece = piece.len;
+                        (*ret_pieces)++;
+                }
+                strbuf_deinit(&piece);
+        } while (r > 0);
+        metrics_cursor_free(c);
+        if (r < 0 || all.error) {
+                strbuf_deinit(&all);
+                return NULL;
+        }
+        return strbuf_steal(&all);
+}
+
+static int promtool_check(const char *text, char *out, size_t outlen);
+static bool promtool_present(void);
+
 static void test_series_bound(void)
 {
         struct metrics_identity id = test_identity();
         struct metrics *m = test_metrics(&id);
         struct metrics_series *first = NULL, *s, *over, *over2, *over_in, *over_uf;
         struct sockaddr_in a;
-        bool distinct = true;
-        char *text;
+        struct exposition x;
+        bool distinct = true, same;
+        size_t max_piece, pieces, want = 64 * 1024;
+        const size_t series = METRICS_MAX_SERIES + 3;   /* the three overflow series below */
+        char *text, *whole, out[4096];
+        int r;
 
         for (unsigned i = 0; i < METRICS_MAX_SERIES; i++) {
-                char ip[32], want[40];
+                char ip[32], want_service[40];
 
                 snprintf(ip, sizeof(ip), "10.%u.%u.1", i / 256, i % 256);
-                snprintf(want, sizeof(want), "%s:80", ip);
+                snprintf(want_service, sizeof(want_service), "%s:80", ip);
                 a = sin4(ip, 80);
                 s = metrics_series_get(m, METRICS_OUTBOUND, (struct sockaddr *)&a, "-");
-                if (!s || strcmp(metrics_series_service(s), want) != 0)
+                if (!s || strcmp(metrics_series_service(s), want_service) != 0)
                         distinct = false;
+                metrics_series_opened(s);
                 if (!first)
                         first = s;
         }
@@ -386,11 +521,141 @@ static void test_series_bound(void)
         a = sin4("10.0.0.1", 80);
         tap_ok(metrics_series_get(m, METRICS_OUTBOUND, (struct sockaddr *)&a, "-") == first,
                "a destination seen before the bound keeps its own series");
+        tap_ok(metrics_series_count(m) == series, "the table holds %zu series (got %zu)", series,
+               metrics_series_count(m));
 
         metrics_series_opened(over);
-        text = render(m, METRICS_FORMAT_PROMETHEUS);
-        tap_ok(strstr(text, "destination_service=\"overflow\"") != NULL, "the overflow series is rendered");
+        metrics_series_opened(over2);
+        metrics_series_add_sent(over, 7);
+        metrics_series_opened(over_uf);
+        metrics_series_closed(over_uf);
+
+        text = render_cursor(m, METRICS_FORMAT_PROMETHEUS, false, want, &max_piece, &pieces);
+        tap_ok(text != NULL, "the cursor renders all of it (%zu pieces, the largest %zu bytes for %zu asked)",
+               pieces, max_piece, want);
+        if (!text)
+                text = strdup("");
+        tap_ok(max_piece < want + 4096 && pieces > 100,
+               "each piece is the size asked for plus at most one sample line, so a scrape holds a piece, not the text");
+        whole = render(m, METRICS_FORMAT_PROMETHEUS);
+        same = strcmp(whole, text) == 0;
+        tap_ok(same, "the pieces put together are the one-piece rendering (%zu bytes)", strlen(text));
+        free(whole);
+
+        check_exposition(text, &x);
+        tap_ok(x.families == 9 && x.help == 9 && x.type == 9 && x.once && x.order_ok,
+               "every family has its # HELP and # TYPE once, in order, and every sample follows its own (%zu families)",
+               x.families);
+        tap_ok(x.samples == 4 * series + 9 && x.lines == x.samples + 2 * 9,
+               "exactly %zu samples: %zu per Istio family and the proxy's 9 (got %zu in %zu lines)",
+               4 * series + 9, series, x.samples, x.lines);
+        tap_ok(x.families == 9 && x.family_samples[0] == series && x.family_samples[1] == series &&
+               x.family_samples[2] == series && x.family_samples[3] == series,
+               "each of the four istio_tcp_* families has one sample per series");
+        tap_ok(x.overflow == 3 * 4 && strcmp(x.overflow_opened, "2") == 0,
+               "the three overflow series appear in each family, the outbound one opened twice (%zu samples, opened %s)",
+               x.overflow, x.overflow_opened);
+
+        if (promtool_present()) {
+                free(text);
+                text = render_cursor(m, METRICS_FORMAT_PROMETHEUS, true, want, &max_piece, &pieces);
+                r = text ? promtool_check(text, out, sizeof(out)) : -1;
+                if (r != 0 || out[0])
+                        printf("# promtool said (%d):\n# %s\n", r, out);
+                tap_ok(r == 0 && out[0] == '\0',
+                       "`promtool check metrics` accepts the whole text at the series limit, process figures included");
+        } else {
+                tap_skip("promtool is not installed (package prometheus)", "promtool check metrics at the series limit");
+        }
+        exposition_free(&x);
         free(text);
+        metrics_free(m);
+}
+
+static void test_cursor_json(void)
+{
+        struct metrics_identity id = test_identity();
+        struct metrics *m = test_metrics(&id);
+        size_t max_piece, pieces;
+        char *pieced, *whole;
+
+        for (unsigned i = 0; i < 300; i++) {
+                struct sockaddr_in a = sin4("10.3.0.1", 1000 + i);
+
+                metrics_series_opened(metrics_series_get(m, i & 1 ? METRICS_INBOUND : METRICS_OUTBOUND,
+                                                         (struct sockaddr *)&a, "-"));
+        }
+        pieced = render_cursor(m, METRICS_FORMAT_JSON, false, 1, &max_piece, &pieces);
+        whole = render(m, METRICS_FORMAT_JSON);
+        tap_ok(pieced && strcmp(pieced, whole) == 0 && pieces > 1200,
+               "JSON through the cursor, one step per piece (%zu pieces), is the same document as in one piece", pieces);
+        free(pieced);
+        free(whole);
+        metrics_free(m);
+}
+
+static void test_expiry(void)
+{
+        struct metrics_identity id = test_identity();
+        struct metrics *m = test_metrics(&id);
+        struct metrics_series *held, *idle, *again, *s;
+        struct metrics_cursor *c;
+        struct sockaddr_in a = sin4("10.4.0.1", 80), b = sin4("10.4.0.2", 80), o;
+        struct strbuf t = STRBUF_NULL;
+        int64_t now = metrics_now_ms();
+        size_t removed;
+
+        metrics_set_ttl(m, 1000);
+        held = metrics_series_get(m, METRICS_OUTBOUND, (struct sockaddr *)&a, "-");
+        metrics_series_opened(held);
+        idle = metrics_series_get(m, METRICS_OUTBOUND, (struct sockaddr *)&b, "-");
+        metrics_series_opened(idle);
+        metrics_series_add_sent(idle, 10);
+        metrics_series_closed(idle);
+
+        removed = metrics_expire(m, now + 500);
+        tap_ok(removed == 0 && metrics_series_count(m) == 2, "nothing expires before the TTL (removed %zu)", removed);
+        if (metrics_cursor_new(m, METRICS_FORMAT_PROMETHEUS, false, &c) == 0) {
+                removed = metrics_expire(m, now + 5000);
+                tap_ok(removed == 0, "a series a scrape in progress holds does not expire under it");
+                metrics_cursor_next(c, &t, SIZE_MAX);
+                tap_ok(strstr(strbuf_str(&t), "destination_service=\"10.4.0.2:80\"") != NULL,
+                       "and the scrape still prints it");
+                metrics_cursor_free(c);
+        }
+        strbuf_deinit(&t);
+        removed = metrics_expire(m, now + 5000);
+        tap_ok(removed == 1 && metrics_series_count(m) == 1,
+               "past the TTL, the series no connection holds is removed and the held one stays (removed %zu)", removed);
+        again = metrics_series_get(m, METRICS_OUTBOUND, (struct sockaddr *)&b, "-");
+        {
+                struct metrics_series_counts cnt;
+
+                metrics_series_read(again, &cnt);
+                tap_ok(again && cnt.opened == 0 && cnt.sent == 0 &&
+                       strcmp(metrics_series_service(again), "10.4.0.2:80") == 0,
+                       "the destination seen again gets a new series that starts from zero");
+        }
+        metrics_series_closed(again);
+        metrics_series_closed(held);
+        metrics_free(m);
+
+        /* At the limit, expiry makes room for new destinations instead of "overflow". */
+        m = test_metrics(&id);
+        metrics_set_ttl(m, 0);
+        for (unsigned i = 0; i < METRICS_MAX_SERIES; i++) {
+                o = sin4("10.5.0.1", 0);
+                o.sin_addr.s_addr = htonl(0x0a050000u + i);
+                s = metrics_series_get(m, METRICS_OUTBOUND, (struct sockaddr *)&o, "UF");
+                metrics_series_opened(s);
+                metrics_series_closed(s);
+        }
+        o = sin4("10.6.0.1", 80);
+        s = metrics_series_get(m, METRICS_OUTBOUND, (struct sockaddr *)&o, "-");
+        tap_ok(s && strcmp(metrics_series_service(s), "10.6.0.1:80") == 0 && metrics_series_count(m) < 100,
+               "at the limit with every series idle past the TTL, a new destination gets its own series, not \"overflow\" (%zu left)",
+               metrics_series_count(m));
+        metrics_series_closed(s);
         metrics_free(m);
 }
 
@@ -510,6 +775,101 @@ static void test_concurrent_updates(void)
         metrics_free(m);
 }
 
+struct expiry_arg {
+        struct metrics *m;
+        unsigned index;
+        _Atomic int *stop;
+        _Atomic size_t *removed;        /* by the reaper so far */
+        bool intact;
+};
+
+/* Looks series up, holds each for a moment and checks it stays whole while held. */
+static void *expiry_worker(void *data)
+{
+        struct expiry_arg *w = data;
+
+        w->intact = true;
+        /* Until the reaper has removed some, so lookups and removals did overlap. */
+        for (unsigned i = 0; i < ITERATIONS / 4 || atomic_load(w->removed) < 100; i++) {
+                unsigned d = (i * 13 + w->index) % DESTINATIONS;
+                struct sockaddr_in a = sin4("10.8.0.1", 2000 + d);
+                char want[32];
+                struct metrics_series *s;
+                struct metrics_series_counts c;
+
+                snprintf(want, sizeof(want), "10.8.0.1:%u", 2000 + d);
+                s = metrics_series_get(w->m, METRICS_OUTBOUND, (struct sockaddr *)&a, i % 3 ? "-" : "UF");
+                metrics_series_opened(s);
+                metrics_series_add_sent(s, 1);
+                metrics_series_read(s, &c);
+                if (!s || strcmp(metrics_series_service(s), want) != 0 || c.opened == 0)
+                        w->intact = false;
+                metrics_series_closed(s);
+        }
+        return NULL;
+}
+
+static void *expiry_reaper(void *data)
+{
+        struct expiry_arg *w = data;
+
+        while (!atomic_load(w->stop)) {
+                atomic_fetch_add(w->removed, metrics_expire(w->m, metrics_now_ms()));
+                sched_yield();
+        }
+        return NULL;
+}
+
+/* A few whole scrapes while the others run: each holds every series it prints. */
+static void *expiry_scraper(void *data)
+{
+        struct expiry_arg *w = data;
+
+        for (int i = 0; i < 5; i++) {
+                struct strbuf b = STRBUF_NULL;
+
+                if (metrics_render_json(w->m, &b) != 0 || !strstr(strbuf_str(&b), "]}]}"))
+                        w->intact = false;
+                strbuf_deinit(&b);
+        }
+        return NULL;
+}
+
+static void test_concurrent_expiry(void)
+{
+        struct metrics_identity id = test_identity();
+        struct metrics *m = test_metrics(&id);
+        struct expiry_arg args[THREADS], reaper, sc;
+        pthread_t t[THREADS], rt, st;
+        _Atomic int stop = 0;
+        _Atomic size_t removed = 0;
+        bool intact = true;
+
+        metrics_set_ttl(m, 0);
+        reaper = (struct expiry_arg){ .m = m, .stop = &stop, .removed = &removed };
+        sc = (struct expiry_arg){ .m = m, .intact = true };
+        pthread_create(&rt, NULL, expiry_reaper, &reaper);
+        pthread_create(&st, NULL, expiry_scraper, &sc);
+        for (unsigned i = 0; i < THREADS; i++) {
+                args[i] = (struct expiry_arg){ .m = m, .index = i, .removed = &removed };
+                pthread_create(&t[i], NULL, expiry_worker, &args[i]);
+        }
+        for (unsigned i = 0; i < THREADS; i++) {
+                pthread_join(t[i], NULL);
+                intact = intact && args[i].intact;
+        }
+        pthread_join(st, NULL);
+        atomic_store(&stop, 1);
+        pthread_join(rt, NULL);
+        tap_ok(intact && sc.intact,
+               "%d threads looking series up and letting go while another expires them (%zu removed) and scrapes run: every held series stays whole",
+               THREADS, atomic_load(&removed));
+        metrics_expire(m, metrics_now_ms());
+        tap_ok(metrics_series_count(m) == 0, "once all are let go, expiry removes every series (left %zu)",
+               metrics_series_count(m));
+        metrics_free(m);
+}
+
 static void test_connect_failure_causes(void)
 {
         tap_ok(metrics_connect_failure_from_errno(-ECONNREFUSED) == METRICS_CONNECT_REFUSED &&
@@ -603,6 +963,11 @@ static int promtool_check(const char *text, char *out, size_t outlen)
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+static bool promtool_present(void)
+{
+        return system("command -v promtool >/dev/null 2>&1") == 0;
+}
+
 static void test_promtool(void)
 {
         struct metrics_identity id = test_identity();
@@ -651,7 +1016,10 @@ int main(void)
         test_counts();
         test_destinations();
         test_series_bound();
+        test_cursor_json();
+        test_expiry();
         test_concurrent_updates();
+        test_concurrent_expiry();
         test_connect_failure_causes();
         test_json_empty();
         test_render_bounded();
