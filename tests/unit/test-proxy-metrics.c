@@ -24,8 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/prom.h"
 #include "common/strbuf.h"
 #include "proxy/metrics.h"
+#include "proxy/metrics_hist.h"
 #include "tap.h"
 
 static struct sockaddr_in sin4(const char *ip, unsigned port)
@@ -870,6 +872,90 @@ static void test_concurrent_expiry(void)
         metrics_free(m);
 }
 
+static void test_histogram(void)
+{
+        struct metrics_hist h;
+        struct strbuf t = STRBUF_NULL, j = STRBUF_NULL;
+        struct prom_printer p = PROM_PRINTER_INIT(&t, PROM_FORMAT_TEXT), pj = PROM_PRINTER_INIT(&j, PROM_FORMAT_JSON);
+        const struct prom_label l[] = { { "reporter", "source" } };
+        uint64_t cum[METRICS_HIST_BUCKETS], count, sum;
+
+        metrics_hist_init(&h);
+        metrics_hist_observe(&h, 0);            /* <= 0.5 */
+        metrics_hist_observe(&h, 1);            /* equal to a bound: in that bucket */
+        metrics_hist_observe(&h, 2);            /* between 1 and 5 */
+        metrics_hist_observe(&h, 5);
+        metrics_hist_observe(&h, 3600000);      /* the last bound */
+        metrics_hist_observe(&h, 3600001);      /* past every bound: +Inf only */
+        metrics_hist_read(&h, cum, &count, &sum);
+        tap_ok(cum[0] == 1 && cum[1] == 2 && cum[2] == 4 && cum[3] == 4 && cum[17] == 4 && cum[18] == 5 &&
+               count == 6 && sum == 7200009,
+               "a value equal to a bound is counted in that bound's bucket, buckets are cumulative, +Inf is the count, the sum adds up");
+
+        prom_begin(&p);
+        prom_family(&p, "istio_request_duration_milliseconds", "histogram", "Request duration");
+        metrics_hist_print(&h, &p, l, 1);
+        prom_end(&p);
+        TAP_STREQ(strbuf_str(&t),
+                  "# HELP istio_request_duration_milliseconds Request duration\n"
+                  "# TYPE istio_request_duration_milliseconds histogram\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"0.5\"} 1\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"1\"} 2\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"5\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"10\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"25\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"50\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"100\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"250\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"500\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"1000\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"2500\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"5000\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"10000\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"30000\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"60000\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"300000\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"600000\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"1800000\"} 4\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"3600000\"} 5\n"
+                  "istio_request_duration_milliseconds_bucket{reporter=\"source\",le=\"+Inf\"} 6\n"
+                  "istio_request_duration_milliseconds_sum{reporter=\"source\"} 7200009\n"
+                  "istio_request_duration_milliseconds_count{reporter=\"source\"} 6\n",
+                  "a histogram prints Envoy's bounds as Envoy does (le=\"0.5\", le=\"3600000\"), then +Inf, _sum and _count");
+        if (promtool_present()) {
+                /* Under a name in seconds: promtool's lint refuses Istio's "milliseconds". */
+                struct strbuf pt = STRBUF_NULL;
+                struct prom_printer pp = PROM_PRINTER_INIT(&pt, PROM_FORMAT_TEXT);
+                char out[4096];
+                int r;
+
+                prom_begin(&pp);
+                prom_family(&pp, "test_request_duration_seconds", "histogram", "Request duration");
+                metrics_hist_print(&h, &pp, l, 1);
+                prom_end(&pp);
+                r = promtool_check(strbuf_str(&pt), out, sizeof(out));
+                strbuf_deinit(&pt);
+                tap_ok(r == 0 && out[0] == '\0', "`promtool check metrics` accepts the histogram (%d: %s)", r, out);
+        } else {
+                tap_skip("promtool is not installed (package prometheus)", "promtool check metrics on a histogram");
+        }
+
+        metrics_hist_init(&h);
+        metrics_hist_observe(&h, 30);
+        prom_begin(&pj);
+        prom_family(&pj, "h", "histogram", "x");
+        metrics_hist_print(&h, &pj, l, 1);
+        prom_end(&pj);
+        TAP_STREQ(strbuf_str(&j),
+                  "{\"metrics\":[{\"name\":\"h\",\"type\":\"histogram\",\"help\":\"x\",\"samples\":[{\"labels\":{\"reporter\":\"source\"},"
+                  "\"buckets\":{\"0.5\":0,\"1\":0,\"5\":0,\"10\":0,\"25\":0,\"50\":1,\"100\":1,\"250\":1,\"500\":1,\"1000\":1,"
+                  "\"2500\":1,\"5000\":1,\"10000\":1,\"30000\":1,\"60000\":1,\"300000\":1,\"600000\":1,\"1800000\":1,"
+                  "\"3600000\":1,\"+Inf\":1},\"sum\":30,\"count\":1}]}]}\n",
+                  "the same histogram in the JSON of /stats carries its cumulative buckets, sum and count");
+        strbuf_deinit(&t);
+        strbuf_deinit(&j);
+}
+
 static void test_connect_failure_causes(void)
 {
         tap_ok(metrics_connect_failure_from_errno(-ECONNREFUSED) == METRICS_CONNECT_REFUSED &&
@@ -1020,6 +1106,7 @@ int main(void)
         test_expiry();
         test_concurrent_updates();
         test_concurrent_expiry();
+        test_histogram();
         test_connect_failure_causes();
         test_json_empty();
         test_render_bounded();
