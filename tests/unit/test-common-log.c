@@ -249,8 +249,8 @@ static void test_truncation(void)
         free(s);
 }
 
-#define THREADS 6
-#define LINES 1500
+#define THREADS 4
+#define LINES 1000
 
 struct writer {
         int id;
