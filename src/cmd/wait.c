@@ -7,7 +7,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -19,19 +18,39 @@
 #include <unistd.h>
 
 #include "cmd/wait.h"
+#include "common/flags.h"
+#include "common/strbuf.h"
 
 struct wait_opts {
+        const char *url;
         char host[64];
         unsigned port;
         char path[256];
-        long timeout_s, period_ms, request_timeout_ms;
+        unsigned timeout_s, period_ms, request_timeout_ms;
+        bool help;
 };
+
+#define O(f) offsetof(struct wait_opts, f)
+/* pilot-agent wait's flags (cobra's IntVar: a number; here also positive and at most a day). */
+static const struct flags_opt opts[] = {
+        { .name = "url", .metavar = "URL", .def = "http://localhost:15021/healthz/ready", .offset = O(url),
+          .help = "what to ask: http://, an IPv4 address or localhost, an optional port, a path" },
+        { .name = "timeoutSeconds", .metavar = "S", .def = "60", .set = flags_set_uint, .offset = O(timeout_s),
+          .min = 1, .max = 86400000, .help = "give up after this long" },
+        { .name = "periodMillis", .metavar = "MS", .def = "500", .set = flags_set_uint, .offset = O(period_ms),
+          .min = 1, .max = 86400000, .help = "pause between two attempts" },
+        { .name = "requestTimeoutMillis", .metavar = "MS", .def = "500", .set = flags_set_uint,
+          .offset = O(request_timeout_ms), .min = 1, .max = 86400000, .help = "longest wait for one answer" },
+        { .name = "help", .short_name = 'h', .kind = FLAGS_BOOL, .offset = O(help), .help = "this text" },
+};
+#undef O
+static const struct flags_table table = FLAGS_TABLE(opts, 0, NULL);
 
 static void usage(FILE *f)
 {
-        fprintf(f, "Usage: pilotfish wait [--url URL] [--timeoutSeconds S] [--periodMillis MS] [--requestTimeoutMillis MS]\n\n"
-                   "Waits until URL (default http://localhost:15021/healthz/ready) answers 200.\n"
-                   "Exit status 0 once it does, 1 when --timeoutSeconds (default 60) pass first.\n");
+        fprintf(f, "Usage: pilotfish wait [flags]\n\n"
+                   "Waits until URL answers 200. Exit status 0 once it does, 1 when --timeoutSeconds pass first.\n\n");
+        flags_usage(&table, f);
 }
 
 static long now_ms(void)
@@ -120,44 +139,25 @@ out:
 
 int wait_main(int argc, char **argv)
 {
-        static const struct option longopts[] = {
-                { "url", required_argument, NULL, 'u' },
-                { "timeoutSeconds", required_argument, NULL, 't' },
-                { "periodMillis", required_argument, NULL, 'p' },
-                { "requestTimeoutMillis", required_argument, NULL, 'r' },
-                { "help", no_argument, NULL, 'h' },
-                { 0 },
-        };
-        struct wait_opts o = { .timeout_s = 60, .period_ms = 500, .request_timeout_ms = 500 };
-        const char *url = "http://localhost:15021/healthz/ready";
-        long start, *dst;
-        char *end;
-        int opt, last = 0;
+        struct wait_opts o = { .url = "http://localhost:15021/healthz/ready", .timeout_s = 60, .period_ms = 500,
+                               .request_timeout_ms = 500 };
+        struct strbuf err = STRBUF_NULL;
+        const char *url;
+        long start;
+        int last = 0;
 
-        opterr = 0;
-        optind = 1;
-        while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-                switch (opt) {
-                case 'u': url = optarg; continue;
-                case 'h': usage(stdout); return 0;
-                case 't': dst = &o.timeout_s; break;
-                case 'p': dst = &o.period_ms; break;
-                case 'r': dst = &o.request_timeout_ms; break;
-                default:
-                        fprintf(stderr, "Error: unknown or incomplete option %s\n\n", argv[optind - 1]);
-                        usage(stderr);
-                        return 1;
-                }
-                *dst = strtol(optarg, &end, 10);
-                if (*end || end == optarg || *dst <= 0 || *dst > 86400000) {
-                        fprintf(stderr, "Error: %s: '%s' is not a positive number\n", argv[optind - 1], optarg);
-                        return 1;
-                }
-        }
-        if (optind < argc) {
-                fprintf(stderr, "Error: unexpected argument %s\n", argv[optind]);
+        if (flags_parse(&table, &o, argc, argv, &err) < 0) {
+                fprintf(stderr, "Error: %s\n\n", err.error ? "out of memory" : strbuf_str(&err));
+                usage(stderr);
+                strbuf_deinit(&err);
                 return 1;
         }
+        strbuf_deinit(&err);
+        if (o.help) {
+                usage(stdout);
+                return 0;
+        }
+        url = o.url;
         if (parse_url(url, &o) < 0) {
                 fprintf(stderr, "Error: --url: '%s' is not http://IPV4-OR-LOCALHOST[:PORT]/PATH\n", url);
                 return 1;
@@ -169,11 +169,11 @@ int wait_main(int argc, char **argv)
                         fprintf(stderr, "pilotfish wait: %s is ready after %ld ms\n", url, now_ms() - start);
                         return 0;
                 }
-                if (now_ms() - start >= o.timeout_s * 1000) {
+                if (now_ms() - start >= (long)o.timeout_s * 1000) {
                         if (last > 0)
-                                fprintf(stderr, "Error: %s still answers %d after %ld s\n", url, last, o.timeout_s);
+                                fprintf(stderr, "Error: %s still answers %d after %u s\n", url, last, o.timeout_s);
                         else
-                                fprintf(stderr, "Error: %s did not answer within %ld s: %s\n", url, o.timeout_s,
+                                fprintf(stderr, "Error: %s did not answer within %u s: %s\n", url, o.timeout_s,
                                         strerror(-last));
                         return 1;
                 }
