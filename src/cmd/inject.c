@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "cmd/inject.h"
+#include "common/flags.h"
 #include "common/readfile.h"
 #include "common/strbuf.h"
 #include "inject/settings.h"
@@ -22,16 +22,33 @@
 
 extern char **environ;
 
+struct inject_args {
+        const char *in, *out, *config;
+        bool help;
+};
+
+#define O(f) offsetof(struct inject_args, f)
+/* istioctl kube-inject's names for the input and the output (cobra: -f/--filename,
+ * -o/--output); --config is pilotfish's. */
+static const struct flags_opt opts[] = {
+        { .name = "filename", .short_name = 'f', .metavar = "FILE", .offset = O(in),
+          .help = "the input; - reads standard input" },
+        { .name = "output", .short_name = 'o', .metavar = "FILE", .offset = O(out),
+          .help = "write here instead of standard output" },
+        { .name = "config", .metavar = "FILE", .offset = O(config),
+          .help = "the injector configuration (YAML; see docs/cli/inject.md)" },
+        { .name = "help", .short_name = 'h', .kind = FLAGS_BOOL, .offset = O(help), .help = "this text" },
+};
+#undef O
+static const struct flags_table table = FLAGS_TABLE(opts, FLAGS_PFLAG, NULL);
+
 static void usage(FILE *f)
 {
         fprintf(f, "Usage: pilotfish inject -f FILE [-o FILE] [--config FILE]\n\n"
                    "Adds pilotfish's sidecar to the workloads in FILE (YAML or JSON, one or many documents;\n"
-                   "- for standard input) and writes them as YAML to standard output.\n\n"
-                   "  -f, --filename FILE   the input; - reads standard input\n"
-                   "  -o, --output FILE     write here instead of standard output\n"
-                   "      --config FILE     the injector configuration (YAML; see docs/cli/inject.md)\n"
-                   "  -h, --help            this text\n\n"
-                   "Environment: ENABLE_NATIVE_SIDECARS=true|false (the config file's nativeSidecars wins).\n");
+                   "- for standard input) and writes them as YAML to standard output.\n\n");
+        flags_usage(&table, f);
+        fprintf(f, "\nEnvironment: ENABLE_NATIVE_SIDECARS=true|false (the config file's nativeSidecars wins).\n");
 }
 
 /* The input, whole: standard input for "-", else any file, pipe or FIFO (common/readfile.h). */
@@ -78,40 +95,29 @@ static int write_all(const char *path, const struct strbuf *b, char *err, size_t
 
 int inject_main(int argc, char **argv)
 {
-        static const struct option longopts[] = {
-                { "filename", required_argument, NULL, 'f' },
-                { "output", required_argument, NULL, 'o' },
-                { "config", required_argument, NULL, 'c' },
-                { "help", no_argument, NULL, 'h' },
-                { 0 },
-        };
-        const char *in = NULL, *outpath = NULL, *config = NULL;
+        struct inject_args args = { 0 };
+        const char *in, *outpath, *config;
         struct strbuf out = STRBUF_NULL, notes = STRBUF_NULL, errs = STRBUF_NULL;
         char *input = NULL;
         size_t input_len = 0;
         struct inject_config c;
         char err[1024];
-        int opt, r, rc = 1;
+        int r, rc = 1;
 
-        opterr = 0;
-        optind = 1;
-        while ((opt = getopt_long(argc, argv, "f:o:h", longopts, NULL)) != -1) {
-                switch (opt) {
-                case 'f': in = optarg; break;
-                case 'o': outpath = optarg; break;
-                case 'c': config = optarg; break;
-                case 'h': usage(stdout); return 0;
-                default:
-                        fprintf(stderr, "Error: unknown or incomplete option %s\n\n", argv[optind - 1]);
-                        usage(stderr);
-                        return 1;
-                }
-        }
-        if (optind < argc) {
-                fprintf(stderr, "Error: unexpected argument %s\n\n", argv[optind]);
+        if (flags_parse(&table, &args, argc, argv, &errs) < 0) {
+                fprintf(stderr, "Error: %s\n\n", errs.error ? "out of memory" : strbuf_str(&errs));
                 usage(stderr);
+                strbuf_deinit(&errs);
                 return 1;
         }
+        strbuf_deinit(&errs);
+        if (args.help) {
+                usage(stdout);
+                return 0;
+        }
+        in = args.in;
+        outpath = args.out;
+        config = args.config;
         if (!in) {
                 fprintf(stderr, "Error: filename not specified (see --filename or -f)\n");
                 return 1;
