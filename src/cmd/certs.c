@@ -4,13 +4,14 @@
  * pilotfish-webhook, the binary that links OpenSSL. See docs/cli/certs.md and
  * docs/cli/webhook.md.
  */
-#include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd/certs.h"
+#include "common/flags.h"
 #include "common/readfile.h"
 #include "common/strbuf.h"
 #include "webhook/certs.h"
@@ -19,29 +20,77 @@
 /* The largest CA bundle read: it ends up in one object the API server stores (1.5 MiB at most). */
 #define CA_BUNDLE_MAX (1u << 20)
 
+struct certs_args {
+        const char *service, *ns, *out;
+        unsigned days;
+        bool help;
+};
+
+#define O(f) offsetof(struct certs_args, f)
+static const struct flags_opt certs_opts[] = {
+        { .name = "service", .metavar = "NAME", .def = "pilotfish-webhook", .offset = O(service),
+          .help = "the webhook's Service" },
+        { .name = "namespace", .metavar = "NS", .def = "istio-system", .offset = O(ns), .help = "its namespace" },
+        { .name = "out", .metavar = "DIR", .offset = O(out), .help = "where to write; created if missing (required)" },
+        { .name = "days", .metavar = "N", .def = "365", .set = flags_set_uint, .offset = O(days), .min = 1,
+          .max = 36500, .help = "validity of both certificates" },
+        { .name = "help", .short_name = 'h', .kind = FLAGS_BOOL, .offset = O(help), .help = "this text" },
+};
+#undef O
+static const struct flags_table certs_table = FLAGS_TABLE(certs_opts, 0, NULL);
+
 static void certs_usage(FILE *f)
 {
         fprintf(f, "Usage: pilotfish certs --service NAME --namespace NS --out DIR [--days N]\n\n"
                    "Creates a CA and a serving certificate for the Service NAME in NS (DNS names NAME,\n"
-                   "NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local) as DIR/ca.crt, DIR/tls.crt and DIR/tls.key.\n\n"
-                   "  --service NAME     the webhook's Service (default pilotfish-webhook)\n"
-                   "  --namespace NS     its namespace (default istio-system)\n"
-                   "  --out DIR          where to write; created if missing (required)\n"
-                   "  --days N           validity of both certificates, default 365\n"
-                   "  -h, --help         this text\n");
+                   "NAME.NS, NAME.NS.svc, NAME.NS.svc.cluster.local) as DIR/ca.crt, DIR/tls.crt and DIR/tls.key.\n\n");
+        flags_usage(&certs_table, f);
 }
 
-static int days_arg(const char *v, unsigned *ret)
-{
-        char *end;
-        unsigned long n = strtoul(v, &end, 10);
+struct config_args {
+        struct registration r;
+        const char *ca_path;
+        bool help;
+};
 
-        if (!*v || *end || n == 0 || n > 36500) {
-                fprintf(stderr, "Error: --days: '%s' is not a number of days in 1..36500\n", v);
-                return -1;
+#define O(f) offsetof(struct config_args, f)
+static const struct flags_opt config_opts[] = {
+        { .name = "ca-bundle", .metavar = "FILE", .offset = O(ca_path),
+          .help = "the CA that signed the webhook's certificate (required)" },
+        { .name = "service", .metavar = "NAME", .def = "pilotfish-webhook", .offset = O(r.service),
+          .help = "the webhook's Service" },
+        { .name = "namespace", .metavar = "NS", .def = "istio-system", .offset = O(r.ns), .help = "its namespace" },
+        { .name = "name", .metavar = "NAME", .def = "pilotfish-sidecar-injector", .offset = O(r.name),
+          .help = "the MutatingWebhookConfiguration's name" },
+        { .name = "timeout", .metavar = "S", .def = "10", .set = flags_set_uint, .offset = O(r.timeout_s), .min = 1,
+          .max = 30, .help = "the API server's timeout for one call (it allows 1..30 seconds)" },
+        { .name = "help", .short_name = 'h', .kind = FLAGS_BOOL, .offset = O(help), .help = "this text" },
+};
+#undef O
+static const struct flags_table config_table = FLAGS_TABLE(config_opts, 0, NULL);
+
+static void config_usage(FILE *f)
+{
+        fprintf(f, "Usage: pilotfish webhook config --ca-bundle FILE [flags]\n\n"
+                   "Prints the MutatingWebhookConfiguration that registers the webhook, with FILE as its CA bundle.\n\n");
+        flags_usage(&config_table, f);
+}
+
+/* Parses argv with t into ctx; 0 to go on, 1 when usage went to stdout (help), -1 on a problem. */
+static int parse(const struct flags_table *t, void *ctx, int argc, char **argv, const bool *help,
+                 void (*usage)(FILE *f))
+{
+        struct strbuf err = STRBUF_NULL;
+        int r = flags_parse(t, ctx, argc, argv, &err);
+
+        if (r < 0) {
+                fprintf(stderr, "Error: %s\n\n", err.error ? "out of memory" : strbuf_str(&err));
+                usage(stderr);
+        } else if (*help) {
+                usage(stdout);
         }
-        *ret = (unsigned)n;
-        return 0;
+        strbuf_deinit(&err);
+        return r < 0 ? -1 : *help ? 1 : 0;
 }
 
 /* A DNS label: what a Service and a namespace name must be. */
@@ -56,39 +105,20 @@ static bool dns_label(const char *s)
 
 int certs_main(int argc, char **argv)
 {
-        static const struct option longopts[] = {
-                { "service", required_argument, NULL, 's' },
-                { "namespace", required_argument, NULL, 'n' },
-                { "out", required_argument, NULL, 'o' },
-                { "days", required_argument, NULL, 'd' },
-                { "help", no_argument, NULL, 'h' },
-                { 0 },
-        };
-        const char *service = "pilotfish-webhook", *ns = "istio-system", *out = NULL;
-        unsigned days = 365;
+        struct certs_args a = { .service = "pilotfish-webhook", .ns = "istio-system", .days = 365 };
+        const char *service, *ns, *out;
+        unsigned days;
         char err[1024];
-        int opt;
+        int r = parse(&certs_table, &a, argc, argv, &a.help, certs_usage);
 
-        opterr = 0;
-        optind = 1;
-        while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-                switch (opt) {
-                case 's': service = optarg; break;
-                case 'n': ns = optarg; break;
-                case 'o': out = optarg; break;
-                case 'd':
-                        if (days_arg(optarg, &days) < 0)
-                                return 1;
-                        break;
-                case 'h': certs_usage(stdout); return 0;
-                default:
-                        fprintf(stderr, "Error: unknown or incomplete option %s\n\n", argv[optind - 1]);
-                        certs_usage(stderr);
-                        return 1;
-                }
-        }
-        if (optind < argc || !out) {
-                fprintf(stderr, "Error: %s\n\n", optind < argc ? "unexpected argument" : "--out DIR is required");
+        if (r != 0)
+                return r < 0 ? 1 : 0;
+        service = a.service;
+        ns = a.ns;
+        out = a.out;
+        days = a.days;
+        if (!out) {
+                fprintf(stderr, "Error: --out DIR is required\n\n");
                 certs_usage(stderr);
                 return 1;
         }
@@ -108,48 +138,19 @@ int certs_main(int argc, char **argv)
 
 int webhook_config_main(int argc, char **argv)
 {
-        static const struct option longopts[] = {
-                { "ca-bundle", required_argument, NULL, 'c' },
-                { "service", required_argument, NULL, 's' },
-                { "namespace", required_argument, NULL, 'n' },
-                { "name", required_argument, NULL, 'N' },
-                { "timeout", required_argument, NULL, 't' },
-                { "help", no_argument, NULL, 'h' },
-                { 0 },
-        };
-        struct registration r = { .name = "pilotfish-sidecar-injector", .service = "pilotfish-webhook",
-                                  .ns = "istio-system", .timeout_s = 10 };
+        struct config_args a = { .r = { .name = "pilotfish-sidecar-injector", .service = "pilotfish-webhook",
+                                        .ns = "istio-system", .timeout_s = 10 } };
+        struct registration r;
         struct strbuf out = STRBUF_NULL;
-        const char *ca_path = NULL;
+        const char *ca_path;
         char *ca, why[128];
         size_t ca_len;
-        int opt, n;
+        int n = parse(&config_table, &a, argc, argv, &a.help, config_usage);
 
-        opterr = 0;
-        optind = 1;
-        while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-                char *end;
-                switch (opt) {
-                case 'c': ca_path = optarg; break;
-                case 's': r.service = optarg; break;
-                case 'n': r.ns = optarg; break;
-                case 'N': r.name = optarg; break;
-                case 't':
-                        r.timeout_s = (unsigned)strtoul(optarg, &end, 10);
-                        if (!*optarg || *end || r.timeout_s < 1 || r.timeout_s > 30) {
-                                fprintf(stderr, "Error: --timeout: '%s' (the API server allows 1..30 seconds)\n", optarg);
-                                return 1;
-                        }
-                        break;
-                case 'h':
-                        printf("Usage: pilotfish webhook config --ca-bundle FILE [--service NAME] [--namespace NS]\n"
-                               "                                [--name NAME] [--timeout S]\n");
-                        return 0;
-                default:
-                        fprintf(stderr, "Error: unknown or incomplete option %s\n", argv[optind - 1]);
-                        return 1;
-                }
-        }
+        if (n != 0)
+                return n < 0 ? 1 : 0;
+        r = a.r;
+        ca_path = a.ca_path;
         if (!ca_path) {
                 fprintf(stderr, "Error: --ca-bundle FILE is required (the CA that signed the webhook's certificate)\n");
                 return 1;
