@@ -31,6 +31,7 @@ struct family_work {
         struct strv tables;     /* tables the input writes */
         bool written;           /* a restore ran (possibly partially committed) */
         const char *what;       /* what happened, for the summary line */
+        char *replaced;         /* with --reconcile: the differences replaced, for the summary; or NULL */
         char *lock_env;         /* "XTABLES_LOCKFILE=<netns path>" in CNI mode */
 };
 
@@ -42,6 +43,7 @@ static void family_work_deinit(struct family_work *fw)
         saved_deinit(&fw->cur);
         state_want_deinit(&fw->want);
         free(fw->input);
+        free(fw->replaced);
         strv_deinit(&fw->tables);
         free(fw->lock_env);
 }
@@ -149,9 +151,10 @@ static int prepare_family(const struct capture_settings *s, const struct plan *p
                                 strbuf_deinit(&diff);
                                 return -EEXIST;
                         }
-                        log_info("%s: replacing rules that differ:\n%s", family_names[fam], strbuf_str(&diff));
                         r = state_build_replace(&fw->cur, &fw->want, p, fam, &in, &fw->tables);
                         fw->what = "rules reconciled";
+                        /* Library code does not log: the summary carries it to the command. */
+                        fw->replaced = strbuf_steal(&diff);
                         break;
                 }
                 strbuf_deinit(&diff);
@@ -292,8 +295,9 @@ int capture_apply(const struct capture_settings *s, const struct plan *p, char *
 
         for (int f = 0; f < _PLAN_FAMILY_MAX; f++)
                 if (fw[f].active)
-                        strbuf_printf(&msg, "%s%s: %s (%s)", msg.len ? "; " : "", family_names[f], fw[f].what,
-                                      fw[f].backend.restore);
+                        strbuf_printf(&msg, "%s%s: %s (%s)%s%s", msg.len ? "; " : "", family_names[f], fw[f].what,
+                                      fw[f].backend.restore, fw[f].replaced ? ", replacing rules that differ:\n" : "",
+                                      fw[f].replaced ? fw[f].replaced : "");
         r = 0;
         goto out;
 

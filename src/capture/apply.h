@@ -18,7 +18,9 @@ struct plan;
 
 /*
  * Applies (or, with s->cleanup_only, removes) the rules of `p` and the TPROXY routes.
- * Returns 0, or a negative errno with the whole story in err: what failed, on which rule,
- * the backend's message, and whether the rollback succeeded.
+ * Returns 0 with a summary for the log in err (per family what happened and with which
+ * backend, and with --reconcile the differences replaced), or a negative errno with the
+ * whole story in err: what failed, on which rule, the backend's message, and whether the
+ * rollback succeeded. Logs nothing above debug: the caller reports.
  */
 int capture_apply(const struct capture_settings *s, const struct plan *p, char *err, size_t errlen);
