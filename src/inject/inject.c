@@ -786,7 +786,8 @@ static struct fy_node *take_named(struct fy_node *seq, const char *name)
         return n ? fy_node_sequence_remove(seq, n) : NULL;
 }
 
-enum inject_outcome inject_pod(const struct inject_config *c, const struct inject_target *t, struct strbuf *msg)
+enum inject_outcome inject_pod(const struct inject_config *c, const struct inject_target *t, struct strbuf *msg,
+                               struct strbuf *warnings)
 {
         struct fy_node *ann, *labels, *containers, *inits, *init = NULL, *proxy, *user_proxy, *user_init;
         struct strbuf b = STRBUF_NULL;
@@ -795,7 +796,7 @@ enum inject_outcome inject_pod(const struct inject_config *c, const struct injec
         enum inject_decision d;
         int bad;
 
-        d = inject_decide(c, t->meta, t->spec, t->namespace);
+        d = inject_decide(c, t->meta, t->spec, t->namespace, warnings);
         if (d != INJECT_YES) {
                 strbuf_printf(msg, "%s \"%s/%s\" %s", t->kind ? t->kind : "Pod", t->namespace, t->name ? t->name : "",
                               d == INJECT_SKIP_HOST_NETWORK ? "has host networking enabled" :

@@ -27,19 +27,27 @@ enum inject_outcome {
         INJECT_OUTCOME_FAILED,          /* msg has the error; nothing was changed */
 };
 
-enum inject_outcome inject_pod(const struct inject_config *c, const struct inject_target *t, struct strbuf *msg);
+/*
+ * Injects t, or says why not in msg. Whatever the outcome, what the user should know about
+ * the pod (an inject switch that is neither "true" nor "false") is appended to warnings, one
+ * line each, when it is not NULL: this is library code, the caller shows them.
+ */
+enum inject_outcome inject_pod(const struct inject_config *c, const struct inject_target *t, struct strbuf *msg,
+                               struct strbuf *warnings);
 
 /*
  * Injects one Pod object (the webhook's request.object), naming its workload after its
  * controller as SEMANTICS 12 says. The pod's metadata.namespace must be set already.
+ * msg and warnings as for inject_pod.
  */
 enum inject_outcome inject_pod_object(const struct inject_config *c, struct fy_document *d, struct fy_node *pod,
-                                      struct strbuf *msg);
+                                      struct strbuf *msg, struct strbuf *warnings);
 
 /*
  * Injects every pod template found in the document (Pod, Deployment, ReplicaSet,
  * StatefulSet, DaemonSet, Job, CronJob, ReplicationController, any kind with a pod template
- * at spec.template, and the items of a List). Messages for skipped workloads are appended to
- * notes, one line each; errors to err. Returns the number of workloads that failed.
+ * at spec.template, and the items of a List). Messages for skipped workloads, and warnings
+ * about a workload ("<Kind> \"ns/name\": ..."), are appended to notes, one line each; errors
+ * to err. Returns the number of workloads that failed.
  */
 int inject_document(const struct inject_config *c, struct fy_document *d, struct strbuf *notes, struct strbuf *err);

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "common/log.h"
+#include "common/strbuf.h"
 #include "inject/settings.h"
 #include "inject/policy.h"
 #include "inject/yaml.h"
@@ -80,8 +80,8 @@ static bool any_match(const struct strv *sv, struct fy_node *labels)
         return false;
 }
 
-static enum inject_decision decide(const struct inject_config *c, struct fy_node *meta, struct fy_node *spec,
-                                   const char *namespace, bool warn)
+enum inject_decision inject_decide(const struct inject_config *c, struct fy_node *meta, struct fy_node *spec,
+                                   const char *namespace, struct strbuf *warnings)
 {
         struct fy_node *labels = yaml_get(meta, "labels");
         const char *sw, *host = yaml_get_str(spec, "hostNetwork");
@@ -103,24 +103,12 @@ static enum inject_decision decide(const struct inject_config *c, struct fy_node
                 return INJECT_YES;
         if (sw && strcmp(sw, "false") == 0)
                 return INJECT_SKIP_DISABLED;
-        if (sw && *sw && warn)
-                log_warn("sidecar.istio.io/inject: '%s' is neither \"true\" nor \"false\"; ignored", sw);
+        if (sw && *sw && warnings)
+                strbuf_printf(warnings, "sidecar.istio.io/inject: '%s' is neither \"true\" nor \"false\"; ignored\n", sw);
 
         if (any_match(&c->never_inject, labels))
                 return INJECT_SKIP_DISABLED;
         if (any_match(&c->always_inject, labels))
                 return INJECT_YES;
         return strcmp(c->policy, "enabled") == 0 ? INJECT_YES : INJECT_SKIP_DISABLED;
-}
-
-enum inject_decision inject_decide(const struct inject_config *c, struct fy_node *meta, struct fy_node *spec,
-                                   const char *namespace)
-{
-        return decide(c, meta, spec, namespace, true);
-}
-
-enum inject_decision inject_decide_quiet(const struct inject_config *c, struct fy_node *meta, struct fy_node *spec,
-                                         const char *namespace)
-{
-        return decide(c, meta, spec, namespace, false);
 }

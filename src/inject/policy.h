@@ -8,6 +8,7 @@
 
 struct fy_node;
 struct inject_config;
+struct strbuf;
 
 enum inject_decision {
         INJECT_YES = 0,
@@ -18,13 +19,12 @@ enum inject_decision {
 
 /*
  * meta and spec are the pod's (or the pod template's); namespace is the pod's namespace.
- * Warnings (an inject switch that is neither "true" nor "false") go to the log.
+ * Warnings (an inject switch that is neither "true" nor "false") are appended to warnings,
+ * one line each, for the caller to show; NULL drops them (a first look whose YES is
+ * followed by another call).
  */
 enum inject_decision inject_decide(const struct inject_config *c, struct fy_node *meta, struct fy_node *spec,
-                                   const char *namespace);
-/* The same without the warnings: for a first look whose YES is followed by inject_decide. */
-enum inject_decision inject_decide_quiet(const struct inject_config *c, struct fy_node *meta, struct fy_node *spec,
-                                         const char *namespace);
+                                   const char *namespace, struct strbuf *warnings);
 
 /* True when labels (a mapping, may be NULL) match selector: "k=v,k2!=v2,k3,!k4". */
 bool label_selector_match(const char *selector, struct fy_node *labels);

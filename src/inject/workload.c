@@ -122,7 +122,7 @@ static int fill_target(struct fy_document *d, struct fy_node *obj, struct fy_nod
 static int inject_template(const struct inject_config *c, struct fy_document *d, struct fy_node *obj,
                            struct fy_node *tmpl, struct strbuf *notes, struct strbuf *err)
 {
-        struct strbuf msg = STRBUF_NULL;
+        struct strbuf msg = STRBUF_NULL, warnings = STRBUF_NULL;
         struct inject_target t;
         enum inject_outcome o;
         char owner_name[256];
@@ -130,7 +130,16 @@ static int inject_template(const struct inject_config *c, struct fy_document *d,
         if (fill_target(d, obj, tmpl, &t, owner_name, sizeof(owner_name), &msg) < 0)
                 o = INJECT_OUTCOME_FAILED;
         else
-                o = inject_pod(c, &t, &msg);
+                o = inject_pod(c, &t, &msg, &warnings);
+        /* Each warning names its workload: a stream holds many. */
+        for (const char *w = strbuf_str(&warnings), *nl; *w; w = nl + 1) {
+                nl = strchr(w, '\n');
+                if (!nl)
+                        break;
+                strbuf_printf(notes, "%s \"%s/%s\": %.*s\n", t.kind ? t.kind : "Pod", t.namespace,
+                              t.name ? t.name : "", (int)(nl - w), w);
+        }
+        strbuf_deinit(&warnings);
         if (o == INJECT_OUTCOME_SKIPPED)
                 strbuf_printf(notes, "===> Skipping injection because %s\n", strbuf_str(&msg));
         else if (o == INJECT_OUTCOME_FAILED)
@@ -140,7 +149,7 @@ static int inject_template(const struct inject_config *c, struct fy_document *d,
 }
 
 enum inject_outcome inject_pod_object(const struct inject_config *c, struct fy_document *d, struct fy_node *pod,
-                                      struct strbuf *msg)
+                                      struct strbuf *msg, struct strbuf *warnings)
 {
         struct inject_target t;
         char owner_name[256];
@@ -151,7 +160,7 @@ enum inject_outcome inject_pod_object(const struct inject_config *c, struct fy_d
         }
         if (fill_target(d, pod, pod, &t, owner_name, sizeof(owner_name), msg) < 0)
                 return INJECT_OUTCOME_FAILED;
-        return inject_pod(c, &t, msg);
+        return inject_pod(c, &t, msg, warnings);
 }
 
 static int inject_object(const struct inject_config *c, struct fy_document *d, struct fy_node *obj,

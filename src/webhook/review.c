@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/strbuf.h"
 #include "inject/inject.h"
 #include "inject/policy.h"
@@ -204,6 +205,8 @@ enum review_outcome review_handle(const struct inject_config *c, const char *bod
                                   struct strbuf *out)
 {
         struct strbuf why = STRBUF_NULL, msg = STRBUF_NULL, patch = STRBUF_NULL, tail = STRBUF_NULL;
+        struct strbuf warnings = STRBUF_NULL;
+        enum inject_outcome o;
         unsigned char key[ANSWER_KEY_SIZE];
         struct env_override ov[32];
         struct fy_document *d;
@@ -253,7 +256,7 @@ enum review_outcome review_handle(const struct inject_config *c, const char *bod
 
                 if (!ns0 || !*ns0)
                         ns0 = yaml_get_str(req, "namespace");
-                if (yaml_is_map(spec) && inject_decide_quiet(c, m0, spec, ns0 && *ns0 ? ns0 : "default") != INJECT_YES) {
+                if (yaml_is_map(spec) && inject_decide(c, m0, spec, ns0 && *ns0 ? ns0 : "default", NULL) != INJECT_YES) {
                         allowed(out, api, uid);
                         r = REVIEW_SKIPPED;
                         goto out;
@@ -283,7 +286,11 @@ enum review_outcome review_handle(const struct inject_config *c, const char *bod
         if ((!ns || !*ns) && yaml_get_str(req, "namespace"))
                 yaml_set_str(d, meta, "namespace", yaml_get_str(req, "namespace"));
 
-        switch (inject_pod_object(c, d, pod, &msg)) {
+        o = inject_pod_object(c, d, pod, &msg, &warnings);
+        /* The per-request edge: the webhook's log is where the pod's warnings go. */
+        for (const char *w = strbuf_str(&warnings), *nl; (nl = strchr(w, '\n')); w = nl + 1)
+                log_warn("%.*s", (int)(nl - w), w);
+        switch (o) {
         case INJECT_OUTCOME_SKIPPED:
                 allowed(out, api, uid);
                 r = REVIEW_SKIPPED;
@@ -313,6 +320,7 @@ out:
         }
         strbuf_deinit(&why);
         strbuf_deinit(&msg);
+        strbuf_deinit(&warnings);
         strbuf_deinit(&patch);
         strbuf_deinit(&tail);
         if (d)
