@@ -74,8 +74,8 @@ kv() {
 # churn N: N short connections from pod a's application to B:7000, through 15001, 4 at a time;
 # prints loadgen's summary.
 churn() {
-        _need_addr $B
-        in_ns a "$LOADGEN" churn --to $B:7000 --count "$1" --concurrency 4 --payload 512 --timeout 20 \
+        _need_addr "$B"
+        in_ns a "$LOADGEN" churn --to "$B:7000" --count "$1" --concurrency 4 --payload 512 --timeout 20 \
                 --max-seconds 60 2>>"$E2E_TMP/loadgen.err"
 }
 
@@ -84,6 +84,17 @@ opened() {
         local n
         n=$(metric_sum "$(metrics a)" istio_tcp_connections_opened_total "destination_service=\"$B:7000\"")
         [ "$n" = none ] && n=0
+        echo "$n"
+}
+
+# pending N: waits (at most 5 s) until N application probes hang in pod a, their connects to
+# port 9 in SYN-SENT (the port drops packets); prints how many there are.
+pending() {
+        local deadline=$((SECONDS + 5)) n
+        while n=$(in_ns a ss -Htn state syn-sent "dport = :9" | wc -l) && [ "$n" -lt "$1" ] &&
+                [ "$SECONDS" -lt "$deadline" ]; do
+                sleep 0.05
+        done
         echo "$n"
 }
 
@@ -118,14 +129,7 @@ for i in 1 2 3 4; do
         probe_pids+=("$!")
         E2E_PIDS+=("$!")
 done
-# The probes are pending once the admin holds their connections: four, seen by ss in pod a as
-# established to 15020 (the probes' own sockets, to port 9, stay in SYN-SENT).
-deadline=$((SECONDS + 5))
-while [ "$(in_ns a ss -Htn state syn-sent "dport = :9" | wc -l)" -lt 4 ] && [ "$SECONDS" -lt "$deadline" ]; do
-        sleep 0.05
-done
-assert_eq "four application probes are pending (their connects to port 9 hang)" \
-        "$(in_ns a ss -Htn state syn-sent "dport = :9" | wc -l)" 4
+assert_eq "four application probes are pending (their connects to port 9 hang)" "$(pending 4)" 4
 res=$(churn 100)
 assert_eq "while they are pending, 100 relayed connections through 15001 all complete" \
         "$(kv ok "$res") $(kv failed "$res")" "100 0" || diag "$res"
@@ -150,10 +154,10 @@ done
 # freeze TID READY: stops one thread of the proxy with ptrace (the others run on) and writes
 # READY once it is stopped; lets it go on SIGTERM, or when it is killed (the kernel detaches a
 # tracee whose tracer exits and lets it run). Run in the background, it execs python3, so that
-# $! is the tracer itself and the signals reach it.
+# $! is the tracer itself and the signals reach it. Exits 77 when ptrace is not permitted.
 freeze() {
         exec python3 - "$@" <<'EOF'
-import ctypes, os, signal, sys
+import ctypes, errno, os, signal, sys
 
 PTRACE_DETACH, PTRACE_SEIZE, PTRACE_INTERRUPT, WALL = 17, 0x4206, 0x4207, 0x40000000
 libc = ctypes.CDLL(None, use_errno=True)
@@ -163,7 +167,9 @@ tid, ready = int(sys.argv[1]), sys.argv[2]
 
 def ptrace(req, what):
     if libc.ptrace(req, tid, None, None) != 0:
-        sys.exit(f"{what} of thread {tid}: {os.strerror(ctypes.get_errno())}")
+        err = ctypes.get_errno()
+        print(f"{what} of thread {tid}: {os.strerror(err)}", file=sys.stderr)
+        sys.exit(77 if err == errno.EPERM else 1)
 
 
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
@@ -177,30 +183,41 @@ ptrace(PTRACE_DETACH, "PTRACE_DETACH")
 EOF
 }
 
-before=$(opened)
-tid=$(thread_tid pf-admin) || bail "no pf-admin thread"
-freeze "$tid" "$E2E_TMP/ready/frozen" >"$E2E_TMP/freeze.log" 2>&1 &
-FREEZE=$!
-E2E_PIDS+=("$FREEZE")
-wait_file "$E2E_TMP/ready/frozen" 5 "$FREEZE" || { diag_file "$E2E_TMP/freeze.log"; bail "could not stop the admin thread"; }
-assert_eq "the admin thread ($tid) is stopped (state t in /proc)" \
-        "$(awk '/^State:/ {print $2}' /proc/"$PID"/task/"$tid"/status)" t
-assert_eq "control: with the admin thread stopped, GET /healthz/ready gets no answer" \
-        "$(http_code a http://127.0.0.1:15021/healthz/ready --max-time 2)" 000
-in_ns a "${PF_CURL[@]}" --max-time 30 -o /dev/null -w '%{http_code}' http://127.0.0.1:15021/healthz/ready \
-        >"$E2E_TMP/waiting.code" 2>&1 &
-waiting=$!
-E2E_PIDS+=("$waiting")
-res=$(churn 200)
-assert_eq "with the admin thread stopped, 200 relayed connections through 15001 all complete" \
-        "$(kv ok "$res") $(kv failed "$res")" "200 0" || diag "$res"
-assert_eq "... and the admin thread was stopped throughout" \
-        "$(awk '/^State:/ {print $2}' /proc/"$PID"/task/"$tid"/status)" t
-kill -TERM "$FREEZE"
-wait "$FREEZE"
-wait "$waiting"
-assert_eq "let go, the admin answers the readiness request that waited: 200" "$(cat "$E2E_TMP/waiting.code")" 200
-assert_eq "the metrics count the 200 connections relayed meanwhile" "$(($(opened) - before))" 200
+stopped_admin() {
+        local before tid freezer waiting rc res
+        before=$(opened)
+        tid=$(thread_tid pf-admin) || bail "no pf-admin thread"
+        freeze "$tid" "$E2E_TMP/ready/frozen" >"$E2E_TMP/freeze.log" 2>&1 &
+        freezer=$!
+        E2E_PIDS+=("$freezer")
+        if ! wait_file "$E2E_TMP/ready/frozen" 5 "$freezer"; then
+                wait "$freezer"
+                rc=$?
+                diag_file "$E2E_TMP/freeze.log"
+                # Root without CAP_SYS_PTRACE (a container's default) may not trace UID 1337.
+                [ "$rc" = 77 ] && { skip "the admin thread stopped outright" "ptrace is not permitted here"; return; }
+                bail "could not stop the admin thread"
+        fi
+        assert_eq "the admin thread ($tid) is stopped (state t in /proc)" \
+                "$(awk '/^State:/ {print $2}' /proc/"$PID"/task/"$tid"/status)" t
+        assert_eq "control: with the admin thread stopped, GET /healthz/ready gets no answer" \
+                "$(http_code a http://127.0.0.1:15021/healthz/ready --max-time 2)" 000
+        in_ns a "${PF_CURL[@]}" --max-time 30 -o /dev/null -w '%{http_code}' http://127.0.0.1:15021/healthz/ready \
+                >"$E2E_TMP/waiting.code" 2>&1 &
+        waiting=$!
+        E2E_PIDS+=("$waiting")
+        res=$(churn 200)
+        assert_eq "with the admin thread stopped, 200 relayed connections through 15001 all complete" \
+                "$(kv ok "$res") $(kv failed "$res")" "200 0" || diag "$res"
+        assert_eq "... and the admin thread was stopped throughout" \
+                "$(awk '/^State:/ {print $2}' /proc/"$PID"/task/"$tid"/status)" t
+        kill -TERM "$freezer"
+        wait "$freezer"
+        wait "$waiting"
+        assert_eq "let go, the admin answers the readiness request that waited: 200" "$(cat "$E2E_TMP/waiting.code")" 200
+        assert_eq "the metrics count the 200 connections relayed meanwhile" "$(($(opened) - before))" 200
+}
+stopped_admin
 
 # ---------------------------------------------------------------------------------------------
 # 4. GET /connections is valid JSON
@@ -224,7 +241,10 @@ held4=$HOLD_PID
 hold held6 "[$B6]:7001" 1
 held6=$HOLD_PID
 in_ns a "${PF_CURL[@]}" http://127.0.0.1:15000/connections >"$E2E_TMP/connections.json" 2>&1
-summary=$(python3 - "$E2E_TMP/connections.json" <<'EOF'
+# connections_rows FILE: FILE parsed by python3's json module (strict: exits non-zero on
+# anything that is not one valid JSON document), one sorted line per connection.
+connections_rows() {
+        python3 - "$1" <<'EOF'
 import json, sys
 
 with open(sys.argv[1], "rb") as f:
@@ -233,8 +253,8 @@ rows = sorted((c["direction"], c["original_dst"], c["state"], c["client"].rsplit
               for c in doc["connections"])
 print("\n".join(" ".join(r) for r in rows))
 EOF
-)
-if [ $? = 0 ]; then
+}
+if summary=$(connections_rows "$E2E_TMP/connections.json" 2>&1); then
         ok "GET /connections is valid JSON (python3 json)"
 else
         not_ok "GET /connections is valid JSON (python3 json)"
@@ -254,17 +274,10 @@ wait "$held4" "$held6" 2>/dev/null
 
 in_ns a "${PF_CURL[@]}" --max-time 30 -o /dev/null "http://$A:15020/app-health/app/livez" >/dev/null 2>&1 &
 E2E_PIDS+=("$!")
-deadline=$((SECONDS + 5))
-while [ "$(in_ns a ss -Htn state syn-sent "dport = :9" | wc -l)" -lt 1 ] && [ "$SECONDS" -lt "$deadline" ]; do
-        sleep 0.05
-done
-assert_eq "a probe is pending" "$(in_ns a ss -Htn state syn-sent "dport = :9" | wc -l)" 1
+assert_eq "a probe is pending" "$(pending 1)" 1
 kill -INT "$PID"
 wait_exit "$PID" 5
-if [ "$PF_RC" = 0 ] && ! grep -qE "Sanitizer|runtime error" "$E2E_TMP/proxy.log"; then
-        ok "SIGINT with a probe pending: the proxy quits with 0, its threads joined (no sanitizer report)"
-else
-        not_ok "SIGINT with a probe pending: the proxy quits with 0, its threads joined (no sanitizer report)"
-        diag "exit status $PF_RC"
+assert_eq "SIGINT with a probe pending: the proxy quits with 0 (its threads joined)" "$PF_RC" 0 ||
         diag_file "$E2E_TMP/proxy.log" proxy
-fi
+check_fails "... and its log holds no sanitizer report (the admin's connections and probe freed)" \
+        grep -E "Sanitizer|runtime error" "$E2E_TMP/proxy.log"
