@@ -20,6 +20,7 @@
 #include "proxy/fd_reserve.h"
 #include "common/http.h"
 #include "common/loop.h"
+#include "common/prom.h"
 #include "proxy/metrics.h"
 #include "proxy/origdst.h"
 #include "proxy/proxy.h"
@@ -32,6 +33,15 @@
 #define ADMIN_FD_RESERVE 6
 #define ADMIN_FDS_PER_CONN 2
 #define ADMIN_ACCEPT_PAUSE_MS 100
+/*
+ * A metrics scrape is streamed (proxy/metrics_scrape.h): the cursor prints about this much at a
+ * time, which is written as the socket takes it, so a scrape holds one piece and its chunk, not
+ * the whole text (24 MB at the series limit). After ADMIN_STREAM_BURST pieces in a row the
+ * connection waits for the next EPOLLOUT, so a fast reader of a large scrape does not keep the
+ * admin's loop from its other connections (readiness probes among them).
+ */
+#define ADMIN_STREAM_PIECE (64u * 1024)
+#define ADMIN_STREAM_BURST 16
 
 enum admin_port {
         ADMIN_PORT_HEALTH = 0,
@@ -64,6 +74,9 @@ struct admin_conn {
         struct strbuf out;
         size_t out_off;
         struct app_probe_run *probe;    /* an application probe runs for this request */
+        struct metrics_cursor *cursor;  /* a scrape being streamed after out */
+        struct strbuf piece;            /* the cursor's latest piece, framed into out */
+        bool chunked;                   /* the body goes out in HTTP/1.1 chunks, else until close */
         bool closed;
 };
 
@@ -81,6 +94,8 @@ static void conn_free(void *data)
         struct admin_conn *c = data;
 
         strbuf_deinit(&c->out);
+        strbuf_deinit(&c->piece);
+        metrics_cursor_free(c->cursor);
         free(c);
 }
 
@@ -152,17 +167,66 @@ static void serve_ready(struct admin_conn *c)
                 reply_text(c, 200, "ok\n");
 }
 
-static void serve_metrics(struct admin_conn *c, bool json)
+/*
+ * /stats/prometheus and /stats: the head now, the body streamed from a cursor by conn_flush.
+ * HTTP/1.1 clients get chunks (a client can tell a complete body from a cut one); HTTP/1.0
+ * clients get the body up to the close, as HTTP/1.0 servers did.
+ */
+static void serve_metrics(struct admin_conn *c, const struct http_request *r, bool json)
 {
-        struct strbuf body = STRBUF_NULL;
-        int r = json ? metrics_render_json(c->ls->p->metrics, &body) : metrics_render_prometheus(c->ls->p->metrics, &body);
-
-        if (r < 0)
+        if (metrics_cursor_new(c->ls->p->metrics, json ? METRICS_FORMAT_JSON : METRICS_FORMAT_PROMETHEUS, true,
+                               &c->cursor) < 0) {
                 reply_text(c, 500, "rendering the metrics failed\n");
-        else
-                reply(c, 200, json ? "application/json" : "text/plain; version=0.0.4; charset=utf-8", strbuf_str(&body),
-                      body.len);
-        strbuf_deinit(&body);
+                return;
+        }
+        c->chunked = r->minor_version >= 1;
+        strbuf_printf(&c->out, "HTTP/1.%d 200 OK\r\nContent-Type: %s\r\n%sConnection: close\r\n\r\n",
+                      r->minor_version, json ? "application/json" : PROM_TEXT_CONTENT_TYPE,
+                      c->chunked ? "Transfer-Encoding: chunked\r\n" : "");
+}
+
+/* out is all written: empties it (keeping its memory for the next piece). */
+static void conn_out_reset(struct admin_conn *c)
+{
+        c->out.len = 0;
+        c->out_off = 0;
+        if (c->out.s)
+                c->out.s[0] = '\0';
+}
+
+/*
+ * Puts the cursor's next piece in out, framed as a chunk when chunked, and the last chunk
+ * after the end. Returns 1 with something to write, 0 at the end, -1 when rendering failed
+ * (the connection is then closed mid-body: a chunked client sees the body cut short).
+ */
+static int conn_refill(struct admin_conn *c)
+{
+        int r;
+
+        if (!c->cursor)
+                return 0;
+        conn_out_reset(c);
+        c->piece.len = 0;
+        r = metrics_cursor_next(c->cursor, &c->piece, ADMIN_STREAM_PIECE);
+        if (r < 0) {
+                c->cursor = metrics_cursor_free(c->cursor);
+                return -1;
+        }
+        if (c->piece.len) {
+                if (c->chunked)
+                        strbuf_printf(&c->out, "%zx\r\n", c->piece.len);
+                strbuf_append(&c->out, c->piece.s, c->piece.len);
+                if (c->chunked)
+                        strbuf_puts(&c->out, "\r\n");
+        }
+        if (r == 0) {
+                c->cursor = metrics_cursor_free(c->cursor);
+                if (c->chunked)
+                        strbuf_puts(&c->out, "0\r\n\r\n");
+        }
+        if (c->out.error)
+                return -1;
+        return c->out.len > 0;
 }
 
 static void serve_connections(struct admin_conn *c)
@@ -309,7 +373,7 @@ static void route(struct admin_conn *c, const struct http_request *r)
                 return;
         }
         if (path_is(r, "/stats/prometheus") && port != ADMIN_PORT_HEALTH) {
-                serve_metrics(c, false);
+                serve_metrics(c, r, false);
                 return;
         }
         if (port != ADMIN_PORT_ADMIN) {
@@ -320,7 +384,7 @@ static void route(struct admin_conn *c, const struct http_request *r)
                 const char *f;
                 size_t n;
                 bool prom = http_query_get(r, "format", &f, &n) && n == 10 && memcmp(f, "prometheus", 10) == 0;
-                serve_metrics(c, !prom);
+                serve_metrics(c, r, !prom);
         } else if (is(r, "GET", "/connections")) {
                 serve_connections(c);
         } else if (path_is(r, "/logging") && (is(r, "POST", "/logging") || is(r, "GET", "/logging"))) {
@@ -339,23 +403,41 @@ static void route(struct admin_conn *c, const struct http_request *r)
         }
 }
 
+/* Writes out, then the streamed pieces, as the socket takes them; closes when all is sent. */
 static void conn_flush(struct admin_conn *c)
 {
-        while (c->out_off < c->out.len) {
-                ssize_t n = write(c->fd, c->out.s + c->out_off, c->out.len - c->out_off);
-                if (n > 0) {
-                        c->out_off += (size_t)n;
-                        continue;
+        unsigned pieces = 0;
+        bool wrote = false;
+
+        for (;;) {
+                while (c->out_off < c->out.len) {
+                        ssize_t n = write(c->fd, c->out.s + c->out_off, c->out.len - c->out_off);
+                        if (n > 0) {
+                                c->out_off += (size_t)n;
+                                wrote = true;
+                                continue;
+                        }
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0 && errno == EAGAIN)
+                                goto wait;
+                        goto close;
                 }
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN) {
-                        if (loop_watch_set(c->ls->loop, &c->watch, EPOLLOUT) < 0)
-                                break;  /* never told when it can write: give up on it */
-                        return;
-                }
-                break;
+                if (!c->cursor || ++pieces > ADMIN_STREAM_BURST)
+                        break;
+                if (conn_refill(c) <= 0)
+                        break;
         }
+        if (!c->cursor && c->out_off >= c->out.len)
+                goto close;
+wait:
+        /* A stream may take longer than the read timeout: what bounds it is progress. */
+        if (wrote && c->cursor && loop_timer_arm(c->ls->loop, &c->timer, ADMIN_READ_TIMEOUT_MS, conn_timeout_cb) < 0)
+                goto close;
+        if (loop_watch_set(c->ls->loop, &c->watch, EPOLLOUT) < 0)
+                goto close;     /* never told when it can write: give up on it */
+        return;
+close:
         admin_conn_close(c);
 }
 
@@ -365,7 +447,7 @@ static void conn_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
         struct http_request req;
         int k;
 
-        if (c->out.len) {
+        if (c->out.len || c->cursor) {
                 conn_flush(c);
                 return;
         }
@@ -465,6 +547,8 @@ static void accept_cb(struct loop *l, struct loop_watch *w, uint32_t revents)
                 c->fd = fd;
                 c->out = (struct strbuf)STRBUF_NULL;
                 c->out.limit = 16u * 1024 * 1024;
+                c->piece = (struct strbuf)STRBUF_NULL;
+                c->piece.limit = 2 * ADMIN_STREAM_PIECE;
                 c->watch = (struct loop_watch)LOOP_WATCH_NULL;
                 c->timer = (struct loop_timer)LOOP_TIMER_NULL;
                 c->next = a->conns;
