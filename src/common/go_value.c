@@ -95,7 +95,7 @@ int go_value_duration(const char *s, int64_t *ret_ns, const char **ret_why)
                 return 0;
         }
         if (!*s)
-                return fail(ret_why, "invalid duration", -EINVAL);
+                return fail(ret_why, "malformed", -EINVAL);
         while (*s) {
                 const char *start = s;
                 uint64_t v, f = 0, unit = 0;
@@ -104,7 +104,7 @@ int go_value_duration(const char *s, int64_t *ret_ns, const char **ret_why)
                 size_t ulen;
 
                 if (!(*s == '.' || is_digit(*s)))
-                        return fail(ret_why, "invalid duration", -EINVAL);
+                        return fail(ret_why, "malformed", -EINVAL);
                 if (leading_int(&s, &v) < 0)
                         return fail(ret_why, "out of range", -ERANGE);
                 pre = s != start;
@@ -114,7 +114,7 @@ int go_value_duration(const char *s, int64_t *ret_ns, const char **ret_why)
                         post = s != frac;
                 }
                 if (!pre && !post)
-                        return fail(ret_why, "invalid duration", -EINVAL);
+                        return fail(ret_why, "malformed", -EINVAL);
                 /* The unit is everything up to the next number: "1e3s" has the unit "e". */
                 ulen = strcspn(s, ".0123456789");
                 if (ulen == 0)

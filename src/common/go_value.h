@@ -19,7 +19,7 @@
  * per component, truncated to the nanosecond), so "1.0000000001s" is 1000000000 ns in both.
  * Returns 0 with *ret_ns set (INT64_MIN .. INT64_MAX nanoseconds), -EINVAL when s is not a
  * duration, -ERANGE when it does not fit; *ret_why (if not NULL) then says why in Go's words
- * ("missing unit", "unknown unit", "invalid duration", "out of range"), a static string.
+ * ("missing unit", "unknown unit", "malformed" for Go's "invalid duration", "out of range"), a static string.
  */
 int go_value_duration(const char *s, int64_t *ret_ns, const char **ret_why);
 
