@@ -1,11 +1,11 @@
 /*
- * Unit tests for common/log.c: the exact text and JSON line formats, the bound on a line (a
- * longer message is cut with a marker, never split, and a cut JSON line still parses), that
- * lines logged by several threads at once into one pipe all come out whole, and that a level
- * set from one thread is seen by another. stderr is redirected into a pipe that a reader
- * thread drains; JSON lines are checked with libfyaml's JSON parser, which shares no code
- * with the escaper. Run under ThreadSanitizer too (suite threads): the level and the format
- * flag are read on every call from every thread.
+ * Unit tests for common/log.c: the exact text and JSON line formats (any bytes make valid
+ * JSON), the bound on a line (a longer message is cut with a marker, never split, and a cut
+ * JSON line still parses), that lines logged by several threads at once into one pipe all
+ * come out whole, and that a level set from one thread is seen by another. stderr is
+ * redirected into a pipe that a reader thread drains; JSON lines are checked with libfyaml's
+ * JSON parser, which shares no code with the escaper. `make test` runs it under
+ * ThreadSanitizer too: the level and the format flag are read on every call from every thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +79,15 @@ static char *capture_stop(struct capture *c)
         pthread_join(c->reader, NULL);
         close(c->read_fd);
         return c->buf;
+}
+
+/* Shows what was logged as TAP comments, one "# " line per line. */
+static void diag_output(const char *out)
+{
+        for (const char *p = out, *nl; *p; p = nl ? nl + 1 : p + strlen(p)) {
+                nl = strchr(p, '\n');
+                printf("# logged: %.*s\n", nl ? (int)(nl - p) : (int)strlen(p), p);
+        }
 }
 
 /* "2026-12-04T02:09:46.442803Z": digits where digits go, the separators in place. */
@@ -166,8 +175,10 @@ static void test_text_format(void)
         log_info("hello %s %d", "world", 42);
         log_debug("not shown at info");
         out = capture_stop(&c);
+        if (!text_line_ok(out, "info", &msg) || strcmp(msg, "hello world 42\n") != 0)
+                diag_output(out);
         tap_ok(text_line_ok(out, "info", &msg) && strcmp(msg, "hello world 42\n") == 0,
-               "a text line is time, TAB, level, TAB, the message and a newline (got [%s])", out);
+               "a text line is time, TAB, level, TAB, the message and a newline");
         tap_ok(!strstr(out, "not shown"), "a debug line is dropped at level info");
         free(out);
 }
@@ -179,6 +190,7 @@ static void test_json_format(void)
         struct capture c;
         char *out, *msg;
         size_t n;
+        bool ok;
 
         log_set_json(true);
         log_set_level(LOG_LEVEL_INFO);
@@ -189,11 +201,26 @@ static void test_json_format(void)
         n = strlen(out);
         tap_ok(n > 0 && out[n - 1] == '\n' && strchr(out, '\n') == out + n - 1,
                "a JSON line is one line, even when the message holds a newline");
-        tap_ok(strncmp(out, "{\"level\":\"warn\",\"time\":\"", 24) == 0 &&
-               strstr(out, "\",\"msg\":\"quote \\\" backslash \\\\ newline \\n tab \\t bell \\u0007 utf8 \xc3\xa9\"}\n"),
-               "the JSON line is {\"level\":...,\"time\":...,\"msg\":...} with the message escaped (got [%s])", out);
+        ok = strncmp(out, "{\"level\":\"warn\",\"time\":\"", 24) == 0 &&
+             strstr(out, "\",\"msg\":\"quote \\\" backslash \\\\ newline \\n tab \\t bell \\u0007 utf8 \xc3\xa9\"}\n");
+        if (!ok)
+                diag_output(out);
+        tap_ok(ok, "the JSON line is {\"level\":...,\"time\":...,\"msg\":...} with the message escaped");
         msg = n ? json_line_msg(out, n - 1, "warn") : NULL;
         tap_ok(msg && strcmp(msg, tricky) == 0, "the JSON line parses, and msg decodes to the message logged");
+        free(msg);
+        free(out);
+
+        /* Bytes that are not UTF-8 (a path or a header logged as received) still make JSON. */
+        log_set_json(true);
+        capture_start(&c);
+        log_warn("bad \xff\xc3 bytes");
+        out = capture_stop(&c);
+        log_set_json(false);
+        n = strlen(out);
+        msg = n ? json_line_msg(out, n - 1, "warn") : NULL;
+        tap_ok(msg && strcmp(msg, "bad \xef\xbf\xbd\xef\xbf\xbd bytes") == 0,
+               "a message with bytes that are not UTF-8 is a JSON line that parses, each bad byte U+FFFD");
         free(msg);
         free(out);
 }
