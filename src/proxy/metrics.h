@@ -92,7 +92,7 @@ void metrics_series_read(const struct metrics_series *s, struct metrics_series_c
 /* The destination_service label value of s, e.g. "[2001:db8::1]:443" ("" for NULL). */
 const char *metrics_series_service(const struct metrics_series *s);
 
-/* CLOCK_MONOTONIC in milliseconds: the clock of idle times and metrics_expire(). */
+/* CLOCK_MONOTONIC_COARSE in milliseconds: the clock of idle times and metrics_expire(). */
 int64_t metrics_now_ms(void);
 /*
  * Removes every series that no connection or scrape holds and that has been idle for the TTL

@@ -366,6 +366,12 @@ struct exposition {
         char overflow_opened[32];       /* the value of the outbound "-" one's opened count */
 };
 
+/* Whether the len bytes at p hold needle. */
+static bool line_has(const char *p, size_t len, const char *needle)
+{
+        return p && memmem(p, len, needle, strlen(needle)) != NULL;
+}
+
 static bool line_is(const char *p, const char *e, const char *prefix)
 {
         size_t n = strlen(prefix);
@@ -413,15 +419,15 @@ static void check_exposition(char *text, struct exposition *x)
 
                         /* Bounded to the line: a search from p to the text's end would make
                          * this quadratic under TSan, whose strstr measures the haystack. */
-                        if (memmem(p, len, "destination_service=\"overflow\"", 30)) {
+                        if (line_has(p, len, "destination_service=\"overflow\"")) {
                                 x->overflow++;
                                 if (line_is(p, e, "istio_tcp_connections_opened_total{") &&
-                                    memmem(p, len, "reporter=\"source\"", 17) &&
-                                    memmem(p, len, "response_flags=\"-\"", 18)) {
+                                    line_has(p, len, "reporter=\"source\"") && line_has(p, len, "response_flags=\"-\"")) {
                                         const char *v = memrchr(p, ' ', len);
 
-                                        snprintf(x->overflow_opened, sizeof(x->overflow_opened), "%.*s",
-                                                 (int)(e - v - 1), v + 1);
+                                        if (v)
+                                                snprintf(x->overflow_opened, sizeof(x->overflow_opened), "%.*s",
+                                                         (int)(e - v - 1), v + 1);
                                 }
                         }
                         x->samples++;
