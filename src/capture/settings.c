@@ -18,114 +18,120 @@
 
 #include "capture/settings.h"
 #include "common/cidr.h"
+#include "common/flags.h"
 #include "common/go_value.h"
 #include "common/log.h"
 #include "common/readfile.h"
 #include "common/strbuf.h"
 
-enum flag_type {
-        FLAG_STRING = 0,
-        FLAG_BOOL,
-};
-
-struct flag {
-        char short_name;        /* 0: none */
-        const char *long_name;
-        const char *env;        /* primary variable, or NULL */
-        const char *env_alias;  /* wins over env when both are set */
-        enum flag_type type;
-        size_t offset;          /* char * or bool in struct capture_settings */
-        bool shapes_rules;      /* counts as a capture flag for --cleanup-only's scope */
-        const char *help;
-};
-
 #define S(field) offsetof(struct capture_settings, field)
 
-static const struct flag flags[] = {
-        { 'p', "envoy-port", NULL, NULL, FLAG_STRING, S(envoy_port), true,
-          "outbound capture port: target of ISTIO_REDIRECT (default 15001)" },
-        { 'z', "inbound-capture-port", "INBOUND_CAPTURE_PORT", NULL, FLAG_STRING, S(inbound_capture_port), true,
-          "inbound capture port: target of ISTIO_IN_REDIRECT and TPROXY (default 15006)" },
-        { 'e', "inbound-tunnel-port", "INBOUND_TUNNEL_PORT", NULL, FLAG_STRING, S(inbound_tunnel_port), true,
-          "tunnel port, never captured (default 15008)" },
-        { 'u', "proxy-uid", "PROXY_UID", NULL, FLAG_STRING, S(proxy_uid), true,
-          "comma list of proxy UIDs exempt from capture (default: uid of $ENVOY_USER, else 1337)" },
-        { 'g', "proxy-gid", "PROXY_GID", NULL, FLAG_STRING, S(proxy_gid), true,
-          "comma list of proxy GIDs exempt from capture (default: the proxy UIDs)" },
-        { 'm', "istio-inbound-interception-mode", "ISTIO_INBOUND_INTERCEPTION_MODE", NULL, FLAG_STRING,
-          S(interception_mode), true, "inbound mode: REDIRECT (default) or TPROXY" },
-        { 'b', "istio-inbound-ports", "ISTIO_INBOUND_PORTS", NULL, FLAG_STRING, S(inbound_ports), true,
-          "inbound ports to capture: '*' for all, a comma list, or empty for none" },
-        { 'd', "istio-local-exclude-ports", "ISTIO_LOCAL_EXCLUDE_PORTS", NULL, FLAG_STRING,
-          S(local_exclude_ports), true, "inbound ports not captured (only with -b '*')" },
-        { 'c', "istio-exclude-interfaces", "ISTIO_EXCLUDE_INTERFACES", NULL, FLAG_STRING,
-          S(exclude_interfaces), true, "interfaces whose traffic is never captured" },
-        { 'i', "istio-service-cidr", "ISTIO_SERVICE_CIDR", NULL, FLAG_STRING, S(service_cidr), true,
-          "outbound CIDRs to capture: '*' for all, a comma list, or empty for none" },
-        { 'x', "istio-service-exclude-cidr", "ISTIO_SERVICE_EXCLUDE_CIDR", NULL, FLAG_STRING,
-          S(service_exclude_cidr), true, "outbound CIDRs never captured" },
-        { 'q', "istio-outbound-ports", "ISTIO_OUTBOUND_PORTS", NULL, FLAG_STRING, S(outbound_ports), true,
-          "outbound ports always captured" },
-        { 'o', "istio-local-outbound-ports-exclude", "ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE", NULL, FLAG_STRING,
-          S(outbound_ports_exclude), true, "outbound ports never captured (TCP and UDP)" },
-        { 'k', "kube-virt-interfaces", "KUBE_VIRT_INTERFACES", NULL, FLAG_STRING, S(kube_virt_interfaces), true,
-          "interfaces whose inbound traffic is treated as outbound (KubeVirt)" },
-        { 't', "istio-inbound-tproxy-mark", "ISTIO_INBOUND_TPROXY_MARK", NULL, FLAG_STRING, S(tproxy_mark), true,
-          "fwmark for TPROXY (default 1337)" },
-        { 'r', "istio-inbound-tproxy-route-table", "ISTIO_INBOUND_TPROXY_ROUTE_TABLE", NULL, FLAG_STRING,
-          S(tproxy_route_table), true, "routing table for TPROXY (default 133)" },
-        { 'n', "dry-run", "DRY_RUN", NULL, FLAG_BOOL, S(dry_run), false,
-          "print the iptables-restore input and change nothing" },
-        { 0, "iptables-probe-port", "IPTABLES_PROBE_PORT", NULL, FLAG_STRING, S(probe_port), false,
-          "port --run-validation connects to (default 15002)" },
-        { 0, "probe-timeout", "PROBE_TIMEOUT", NULL, FLAG_STRING, S(probe_timeout), false,
-          "how long --run-validation tries (Go duration, default 5s)" },
-        { 0, "skip-rule-apply", "SKIP_RULE_APPLY", NULL, FLAG_BOOL, S(skip_rule_apply), false,
-          "apply no rules or routes (with --run-validation, when a CNI plugin applied them)" },
-        { 0, "run-validation", "RUN_VALIDATION", NULL, FLAG_BOOL, S(run_validation), false,
-          "after applying, check that redirection works; exit 126 if not" },
-        { 0, "redirect-dns", "REDIRECT_DNS", "ISTIO_META_DNS_CAPTURE", FLAG_BOOL, S(redirect_dns), true,
-          "capture DNS to the resolvers of resolv.conf to port 15053" },
-        { 0, "capture-all-dns", "CAPTURE_ALL_DNS", NULL, FLAG_BOOL, S(capture_all_dns), true,
-          "capture all port-53 traffic, not only to the resolvers" },
-        { 0, "drop-invalid", "DROP_INVALID", "INVALID_DROP", FLAG_BOOL, S(drop_invalid), true,
-          "drop packets conntrack marks INVALID" },
-        { 0, "dual-stack", "DUAL_STACK", "ISTIO_DUAL_STACK", FLAG_BOOL, S(dual_stack), true,
-          "--ipv6=auto turns IPv6 on when any address is IPv6, not only the first" },
-        { 0, "network-namespace", "NETWORK_NAMESPACE", NULL, FLAG_STRING, S(network_namespace), false,
-          "path of the network namespace to program (entered before anything else)" },
-        { 0, "cni-mode", "CNI_MODE", NULL, FLAG_BOOL, S(cni_mode), false,
-          "run iptables with a private mount namespace and a per-namespace xtables lock" },
-        { 0, "reconcile", "RECONCILE", NULL, FLAG_BOOL, S(reconcile), false,
-          "replace rules that differ from these settings, atomically" },
-        { 0, "cleanup-only", "CLEANUP_ONLY", NULL, FLAG_BOOL, S(cleanup_only), false,
-          "remove the rules (and TPROXY routes) these settings create; with no capture flags, every ISTIO_* chain" },
-        { 0, "force-apply", "FORCE_APPLY", NULL, FLAG_BOOL, S(force_apply), false,
-          "apply without checking the current state first" },
-        { 0, "native-nftables", "NATIVE_NFTABLES", NULL, FLAG_BOOL, S(native_nftables), false,
-          "use nftables directly (not available yet: rejected)" },
-        { 0, "force-iptables-binary", "FORCE_IPTABLES_BINARY", NULL, FLAG_STRING, S(force_iptables_binary), false,
-          "use this iptables variant: legacy or nft (default: detect)" },
-        { 0, "log_output_level", NULL, NULL, FLAG_STRING, S(log_output_level), false,
-          "Istio log levels, e.g. default:info" },
-        { 0, "log_as_json", NULL, NULL, FLAG_BOOL, S(log_as_json), false,
-          "log JSON lines" },
-        { 0, "ipv6", NULL, NULL, FLAG_STRING, S(ipv6), false,
-          "IPv6 rules: auto (from the namespace's addresses), true or false" },
-        { 0, "resolv-conf", NULL, NULL, FLAG_STRING, S(resolv_conf), false,
-          "file naming the DNS servers for --redirect-dns (default /etc/resolv.conf)" },
-        { 'h', "help", NULL, NULL, FLAG_BOOL, S(help), false,
-          "show this help" },
+static int set_value(void *ctx, const struct flags_opt *o, const char *v, const char *shown, struct strbuf *err);
+static int set_rule_value(void *ctx, const struct flags_opt *o, const char *v, const char *shown, struct strbuf *err);
+static int set_bool(void *ctx, const struct flags_opt *o, const char *v, const char *shown, struct strbuf *err);
+static int set_rule_bool(void *ctx, const struct flags_opt *o, const char *v, const char *shown, struct strbuf *err);
+
+/* One row: a value (owned text) or a boolean; rules: whether it shapes the rules, so that it
+ * counts as a capture flag for --cleanup-only's scope. */
+#define FLAG(short_, name_, env_, alias_, kind_, field, rules, help_) \
+        { .short_name = (short_), .name = (name_), .env = (env_), .env_alias = (alias_), .kind = (kind_), \
+          .offset = S(field), .help = (help_), \
+          .set = (kind_) == FLAGS_BOOL ? ((rules) ? set_rule_bool : set_bool) : ((rules) ? set_rule_value : set_value) }
+
+static const struct flags_opt flags[] = {
+        FLAG('p', "envoy-port", NULL, NULL, FLAGS_VALUE, envoy_port, true,
+          "outbound capture port: target of ISTIO_REDIRECT (default 15001)"),
+        FLAG('z', "inbound-capture-port", "INBOUND_CAPTURE_PORT", NULL, FLAGS_VALUE, inbound_capture_port, true,
+          "inbound capture port: target of ISTIO_IN_REDIRECT and TPROXY (default 15006)"),
+        FLAG('e', "inbound-tunnel-port", "INBOUND_TUNNEL_PORT", NULL, FLAGS_VALUE, inbound_tunnel_port, true,
+          "tunnel port, never captured (default 15008)"),
+        FLAG('u', "proxy-uid", "PROXY_UID", NULL, FLAGS_VALUE, proxy_uid, true,
+          "comma list of proxy UIDs exempt from capture (default: uid of $ENVOY_USER, else 1337)"),
+        FLAG('g', "proxy-gid", "PROXY_GID", NULL, FLAGS_VALUE, proxy_gid, true,
+          "comma list of proxy GIDs exempt from capture (default: the proxy UIDs)"),
+        FLAG('m', "istio-inbound-interception-mode", "ISTIO_INBOUND_INTERCEPTION_MODE", NULL,
+             FLAGS_VALUE, interception_mode, true,
+          "inbound mode: REDIRECT (default) or TPROXY"),
+        FLAG('b', "istio-inbound-ports", "ISTIO_INBOUND_PORTS", NULL, FLAGS_VALUE, inbound_ports, true,
+          "inbound ports to capture: '*' for all, a comma list, or empty for none"),
+        FLAG('d', "istio-local-exclude-ports", "ISTIO_LOCAL_EXCLUDE_PORTS", NULL,
+             FLAGS_VALUE, local_exclude_ports, true,
+          "inbound ports not captured (only with -b '*')"),
+        FLAG('c', "istio-exclude-interfaces", "ISTIO_EXCLUDE_INTERFACES", NULL, FLAGS_VALUE, exclude_interfaces, true,
+          "interfaces whose traffic is never captured"),
+        FLAG('i', "istio-service-cidr", "ISTIO_SERVICE_CIDR", NULL, FLAGS_VALUE, service_cidr, true,
+          "outbound CIDRs to capture: '*' for all, a comma list, or empty for none"),
+        FLAG('x', "istio-service-exclude-cidr", "ISTIO_SERVICE_EXCLUDE_CIDR", NULL,
+             FLAGS_VALUE, service_exclude_cidr, true,
+          "outbound CIDRs never captured"),
+        FLAG('q', "istio-outbound-ports", "ISTIO_OUTBOUND_PORTS", NULL, FLAGS_VALUE, outbound_ports, true,
+          "outbound ports always captured"),
+        FLAG('o', "istio-local-outbound-ports-exclude", "ISTIO_LOCAL_OUTBOUND_PORTS_EXCLUDE", NULL,
+             FLAGS_VALUE, outbound_ports_exclude, true,
+          "outbound ports never captured (TCP and UDP)"),
+        FLAG('k', "kube-virt-interfaces", "KUBE_VIRT_INTERFACES", NULL, FLAGS_VALUE, kube_virt_interfaces, true,
+          "interfaces whose inbound traffic is treated as outbound (KubeVirt)"),
+        FLAG('t', "istio-inbound-tproxy-mark", "ISTIO_INBOUND_TPROXY_MARK", NULL, FLAGS_VALUE, tproxy_mark, true,
+          "fwmark for TPROXY (default 1337)"),
+        FLAG('r', "istio-inbound-tproxy-route-table", "ISTIO_INBOUND_TPROXY_ROUTE_TABLE", NULL,
+             FLAGS_VALUE, tproxy_route_table, true,
+          "routing table for TPROXY (default 133)"),
+        FLAG('n', "dry-run", "DRY_RUN", NULL, FLAGS_BOOL, dry_run, false,
+          "print the iptables-restore input and change nothing"),
+        FLAG(0, "iptables-probe-port", "IPTABLES_PROBE_PORT", NULL, FLAGS_VALUE, probe_port, false,
+          "port --run-validation connects to (default 15002)"),
+        FLAG(0, "probe-timeout", "PROBE_TIMEOUT", NULL, FLAGS_VALUE, probe_timeout, false,
+          "how long --run-validation tries (Go duration, default 5s)"),
+        FLAG(0, "skip-rule-apply", "SKIP_RULE_APPLY", NULL, FLAGS_BOOL, skip_rule_apply, false,
+          "apply no rules or routes (with --run-validation, when a CNI plugin applied them)"),
+        FLAG(0, "run-validation", "RUN_VALIDATION", NULL, FLAGS_BOOL, run_validation, false,
+          "after applying, check that redirection works; exit 126 if not"),
+        FLAG(0, "redirect-dns", "REDIRECT_DNS", "ISTIO_META_DNS_CAPTURE", FLAGS_BOOL, redirect_dns, true,
+          "capture DNS to the resolvers of resolv.conf to port 15053"),
+        FLAG(0, "capture-all-dns", "CAPTURE_ALL_DNS", NULL, FLAGS_BOOL, capture_all_dns, true,
+          "capture all port-53 traffic, not only to the resolvers"),
+        FLAG(0, "drop-invalid", "DROP_INVALID", "INVALID_DROP", FLAGS_BOOL, drop_invalid, true,
+          "drop packets conntrack marks INVALID"),
+        FLAG(0, "dual-stack", "DUAL_STACK", "ISTIO_DUAL_STACK", FLAGS_BOOL, dual_stack, true,
+          "--ipv6=auto turns IPv6 on when any address is IPv6, not only the first"),
+        FLAG(0, "network-namespace", "NETWORK_NAMESPACE", NULL, FLAGS_VALUE, network_namespace, false,
+          "path of the network namespace to program (entered before anything else)"),
+        FLAG(0, "cni-mode", "CNI_MODE", NULL, FLAGS_BOOL, cni_mode, false,
+          "run iptables with a private mount namespace and a per-namespace xtables lock"),
+        FLAG(0, "reconcile", "RECONCILE", NULL, FLAGS_BOOL, reconcile, false,
+          "replace rules that differ from these settings, atomically"),
+        FLAG(0, "cleanup-only", "CLEANUP_ONLY", NULL, FLAGS_BOOL, cleanup_only, false,
+          "remove the rules (and TPROXY routes) these settings create; with no capture flags, every ISTIO_* chain"),
+        FLAG(0, "force-apply", "FORCE_APPLY", NULL, FLAGS_BOOL, force_apply, false,
+          "apply without checking the current state first"),
+        FLAG(0, "native-nftables", "NATIVE_NFTABLES", NULL, FLAGS_BOOL, native_nftables, false,
+          "use nftables directly (not available yet: rejected)"),
+        FLAG(0, "force-iptables-binary", "FORCE_IPTABLES_BINARY", NULL, FLAGS_VALUE, force_iptables_binary, false,
+          "use this iptables variant: legacy or nft (default: detect)"),
+        FLAG(0, "log_output_level", NULL, NULL, FLAGS_VALUE, log_output_level, false,
+          "Istio log levels, e.g. default:info"),
+        FLAG(0, "log_as_json", NULL, NULL, FLAGS_BOOL, log_as_json, false,
+          "log JSON lines"),
+        FLAG(0, "ipv6", NULL, NULL, FLAGS_VALUE, ipv6, false,
+          "IPv6 rules: auto (from the namespace's addresses), true or false"),
+        FLAG(0, "resolv-conf", NULL, NULL, FLAGS_VALUE, resolv_conf, false,
+          "file naming the DNS servers for --redirect-dns (default /etc/resolv.conf)"),
+        FLAG('h', "help", NULL, NULL, FLAGS_BOOL, help, false,
+          "show this help"),
 };
 
 #define N_FLAGS (sizeof(flags) / sizeof(flags[0]))
 
-static char **flag_str(struct capture_settings *s, const struct flag *f)
+static int warn_positional(void *ctx, const char *arg, struct strbuf *err);
+/* pflag's forms: a single-dash word is short names ("-nh"), as istio-iptables reads it. */
+static const struct flags_table table = FLAGS_TABLE(flags, FLAGS_PFLAG, warn_positional);
+
+static char **flag_str(void *s, const struct flags_opt *f)
 {
         return (char **)((char *)s + f->offset);
 }
 
-static bool *flag_bool(struct capture_settings *s, const struct flag *f)
+static bool *flag_bool(void *s, const struct flags_opt *f)
 {
         return (bool *)((char *)s + f->offset);
 }
@@ -189,7 +195,7 @@ int capture_settings_init(struct capture_settings *s)
 void capture_settings_deinit(struct capture_settings *s)
 {
         for (size_t i = 0; i < N_FLAGS; i++)
-                if (flags[i].type == FLAG_STRING)
+                if (flags[i].kind == FLAGS_VALUE)
                         free(*flag_str(s, &flags[i]));
         free(s->owner_groups_include);
         free(s->owner_groups_exclude);
@@ -215,34 +221,54 @@ void capture_settings_deinit(struct capture_settings *s)
         memset(s, 0, sizeof(*s));
 }
 
-static const char *env_lookup(char *const *env, const char *name)
+static int set_value(void *ctx, const struct flags_opt *o, const char *v, const char *shown, struct strbuf *err)
 {
-        size_t n = strlen(name);
-
-        for (; env && *env; env++)
-                if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
-                        return *env + n + 1;
-        return NULL;
+        return set_str(flag_str(ctx, o), v);
 }
 
-static int apply_env_value(struct capture_settings *s, const struct flag *f, const char *name,
-                           const char *v)
+static int set_rule_value(void *ctx, const struct flags_opt *o, const char *v, const char *shown, struct strbuf *err)
 {
-        if (f->type == FLAG_BOOL) {
-                bool b;
-                if (go_value_bool(v, &b) < 0) {
-                        log_warn("ignoring %s=\"%s\": not a boolean", name, v);
-                        return 0;
-                }
-                *flag_bool(s, f) = b;
-        } else {
-                int r = set_str(flag_str(s, f), v);
-                if (r < 0)
-                        return r;
-        }
-        if (f->shapes_rules)
-                s->capture_flags_given = true;
+        int r = set_value(ctx, o, v, shown, err);
+
+        if (r == 0)
+                ((struct capture_settings *)ctx)->capture_flags_given = true;
+        return r;
+}
+
+static int set_bool(void *ctx, const struct flags_opt *o, const char *v, const char *shown, struct strbuf *err)
+{
+        bool b;
+
+        /* pflag's words (strconv.ParseBool underneath). */
+        if (go_value_bool(v, &b) < 0)
+                return flags_problem(err, "invalid argument \"%s\" for \"%s\" flag: not a boolean", v, shown);
+        *flag_bool(ctx, o) = b;
         return 0;
+}
+
+static int set_rule_bool(void *ctx, const struct flags_opt *o, const char *v, const char *shown, struct strbuf *err)
+{
+        int r = set_bool(ctx, o, v, shown, err);
+
+        if (r == 0)
+                ((struct capture_settings *)ctx)->capture_flags_given = true;
+        return r;
+}
+
+static int apply_env_value(struct capture_settings *s, const struct flags_opt *f, const char *name, const char *v)
+{
+        struct strbuf unused = STRBUF_NULL;
+        bool b;
+        int r;
+
+        /* Istio's pkg/flag ignores a variable that is not a boolean, with a warning. */
+        if (f->kind == FLAGS_BOOL && go_value_bool(v, &b) < 0) {
+                log_warn("ignoring %s=\"%s\": not a boolean", name, v);
+                return 0;
+        }
+        r = f->set(s, f, v, name, &unused);
+        strbuf_deinit(&unused);
+        return r;
 }
 
 int capture_settings_load_env(struct capture_settings *s, char *const *env)
@@ -261,18 +287,18 @@ int capture_settings_load_env(struct capture_settings *s, char *const *env)
         int r;
 
         for (size_t i = 0; i < N_FLAGS; i++) {
-                const struct flag *f = &flags[i];
+                const struct flags_opt *f = &flags[i];
                 const char *v;
 
                 /* Primary first, alias second: the alias wins, as in Istio's pkg/flag. */
-                if (f->env && (v = env_lookup(env, f->env)) && (r = apply_env_value(s, f, f->env, v)) < 0)
+                if (f->env && (v = flags_getenv(env, f->env)) && (r = apply_env_value(s, f, f->env, v)) < 0)
                         return r;
-                if (f->env_alias && (v = env_lookup(env, f->env_alias)) &&
+                if (f->env_alias && (v = flags_getenv(env, f->env_alias)) &&
                     (r = apply_env_value(s, f, f->env_alias, v)) < 0)
                         return r;
         }
         for (size_t i = 0; i < sizeof(env_only) / sizeof(env_only[0]); i++) {
-                const char *v = env_lookup(env, env_only[i].name);
+                const char *v = flags_getenv(env, env_only[i].name);
                 /* Set but empty counts as set (an empty owner-group list disables capture). */
                 if (!v)
                         continue;
@@ -284,119 +310,23 @@ int capture_settings_load_env(struct capture_settings *s, char *const *env)
         return 0;
 }
 
-static const struct flag *flag_by_long(const char *name, size_t len)
+/* cobra without an Args validator ignores positional arguments; so do we, loudly. */
+static int warn_positional(void *ctx, const char *arg, struct strbuf *err)
 {
-        for (size_t i = 0; i < N_FLAGS; i++)
-                if (strlen(flags[i].long_name) == len && strncmp(flags[i].long_name, name, len) == 0)
-                        return &flags[i];
-        return NULL;
-}
-
-static const struct flag *flag_by_short(char c)
-{
-        for (size_t i = 0; i < N_FLAGS; i++)
-                if (flags[i].short_name == c)
-                        return &flags[i];
-        return NULL;
-}
-
-static int set_flag(struct capture_settings *s, const struct flag *f, const char *value,
-                    const char *shown, char *err, size_t errlen)
-{
-        if (f->type == FLAG_BOOL) {
-                bool b = true;
-                if (value && go_value_bool(value, &b) < 0) {
-                        snprintf(err, errlen, "invalid argument \"%s\" for \"%s\" flag: not a boolean",
-                                 value, shown);
-                        return -EINVAL;
-                }
-                *flag_bool(s, f) = b;
-        } else {
-                int r = set_str(flag_str(s, f), value ? value : "");
-                if (r < 0)
-                        return r;
-        }
-        if (f->shapes_rules)
-                s->capture_flags_given = true;
+        log_warn("ignoring positional argument \"%s\"", arg);
         return 0;
 }
 
 int capture_settings_parse_args(struct capture_settings *s, int argc, char *const *argv,
                                 char *err, size_t errlen)
 {
-        for (int i = 1; i < argc; i++) {
-                const char *a = argv[i];
-                const struct flag *f;
-                int r;
+        struct strbuf p = STRBUF_NULL;
+        int r = flags_parse(&table, s, argc, argv, &p);
 
-                if (strcmp(a, "--") == 0)
-                        break;
-                if (a[0] != '-' || a[1] == '\0') {
-                        /* cobra without an Args validator ignores positionals; so do we, loudly. */
-                        log_warn("ignoring positional argument \"%s\"", a);
-                        continue;
-                }
-                if (a[1] == '-') {
-                        const char *name = a + 2, *eq = strchr(name, '=');
-                        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-                        const char *value = eq ? eq + 1 : NULL;
-
-                        f = flag_by_long(name, len);
-                        if (!f) {
-                                snprintf(err, errlen, "unknown flag: --%.*s", (int)len, name);
-                                return -EINVAL;
-                        }
-                        if (f->type == FLAG_STRING && !value) {
-                                if (i + 1 >= argc) {
-                                        snprintf(err, errlen, "flag needs an argument: --%s", f->long_name);
-                                        return -EINVAL;
-                                }
-                                value = argv[++i];
-                        }
-                        r = set_flag(s, f, value, a, err, errlen);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                /* Shorthand group: bools may be combined ("-nh"); a string flag takes the rest. */
-                for (const char *p = a + 1; *p; p++) {
-                        char shown[3] = { '-', *p, '\0' };
-
-                        f = flag_by_short(*p);
-                        if (!f) {
-                                snprintf(err, errlen, "unknown shorthand flag: '%c' in %s", *p, a);
-                                return -EINVAL;
-                        }
-                        if (f->type == FLAG_BOOL) {
-                                const char *value = NULL;
-                                if (p[1] == '=') {
-                                        value = p + 2;
-                                        r = set_flag(s, f, value, shown, err, errlen);
-                                        if (r < 0)
-                                                return r;
-                                        break;
-                                }
-                                r = set_flag(s, f, NULL, shown, err, errlen);
-                                if (r < 0)
-                                        return r;
-                                continue;
-                        }
-                        if (p[1] == '=')
-                                r = set_flag(s, f, p + 2, shown, err, errlen);
-                        else if (p[1] != '\0')
-                                r = set_flag(s, f, p + 1, shown, err, errlen);
-                        else if (i + 1 < argc)
-                                r = set_flag(s, f, argv[++i], shown, err, errlen);
-                        else {
-                                snprintf(err, errlen, "flag needs an argument: '%c' in %s", *p, a);
-                                return -EINVAL;
-                        }
-                        if (r < 0)
-                                return r;
-                        break;
-                }
-        }
-        return 0;
+        if (r == -EINVAL)
+                snprintf(err, errlen, "%s", strbuf_str(&p));
+        strbuf_deinit(&p);
+        return r;
 }
 
 void capture_settings_usage(FILE *f)
@@ -404,18 +334,7 @@ void capture_settings_usage(FILE *f)
         fputs("Usage: pilotfish iptables [flags]\n\n"
               "Programs the pod's packet filter so that inbound TCP goes to the sidecar's inbound\n"
               "port and outbound TCP to its outbound port, as Istio's istio-iptables does.\n\nFlags:\n", f);
-        for (size_t i = 0; i < N_FLAGS; i++) {
-                char name[64];
-                if (flags[i].short_name)
-                        snprintf(name, sizeof(name), "-%c, --%s", flags[i].short_name, flags[i].long_name);
-                else
-                        snprintf(name, sizeof(name), "    --%s", flags[i].long_name);
-                fprintf(f, "  %-42s %s", name, flags[i].help);
-                if (flags[i].env)
-                        fprintf(f, " [$%s%s%s]", flags[i].env, flags[i].env_alias ? ", $" : "",
-                                flags[i].env_alias ? flags[i].env_alias : "");
-                fputc('\n', f);
-        }
+        flags_usage(&table, f);
         fputs("\nEnvironment only: ISTIO_OUTBOUND_OWNER_GROUPS, ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE,\n"
               "ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR, ENVOY_USER, DRY_RUN_FILE_PATH.\n"
               "See docs/cli/iptables.md.\n", f);
