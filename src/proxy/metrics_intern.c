@@ -5,13 +5,22 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "proxy/metrics_intern.h"
 
 #define METRICS_INTERN_NONE UINT32_MAX
 
+/*
+ * Hash chains hold id + 1, so that 0 ends a chain and the arrays can be fresh anonymous
+ * memory: their pages stay untouched (and out of an idle proxy's RSS) until used. The
+ * destination table is sized for 10,000 values; a pod that talks to ten costs a few pages.
+ */
+#define METRICS_INTERN_LINK(id) ((id) + 1)
+#define METRICS_INTERN_ID(link) ((link) - 1)
+
 struct metrics_intern_entry {
-        _Atomic uint32_t next;          /* hash chain; published with release stores */
+        _Atomic uint32_t next;          /* hash chain (id + 1); published with release stores */
         uint32_t refs;                  /* under the lock */
         uint32_t list_next;             /* the retired list or the free list, under the lock */
         uint32_t hash;
@@ -27,9 +36,18 @@ struct metrics_intern {
         uint32_t free_head;             /* released ids, reused first */
         uint32_t retired_head;
         _Atomic uint32_t live;
+        size_t entries_size, buckets_size;      /* of the two mappings */
         struct metrics_intern_entry *entries;
-        _Atomic uint32_t *buckets;
+        _Atomic uint32_t *buckets;      /* id + 1 of each chain's head, 0 for none */
 };
+
+/* Zeroed memory the kernel maps on first touch (calloc clears what it takes from the heap). */
+static void *metrics_intern_map(size_t size)
+{
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        return p == MAP_FAILED ? NULL : p;
+}
 
 /* FNV-1a: the keys are a few bytes, and a port scan varies only the last two. */
 static uint32_t metrics_intern_hash(const void *key, size_t len)
@@ -62,13 +80,12 @@ struct metrics_intern *metrics_intern_new(uint32_t capacity)
         t->free_head = METRICS_INTERN_NONE;
         t->retired_head = METRICS_INTERN_NONE;
         atomic_init(&t->live, 0);
-        /* calloc: the kernel maps zero pages lazily, so an idle proxy pays for what it uses. */
-        t->entries = calloc(capacity, sizeof(*t->entries));
-        t->buckets = malloc((size_t)n * sizeof(*t->buckets));
+        t->entries_size = (size_t)capacity * sizeof(*t->entries);
+        t->buckets_size = (size_t)n * sizeof(*t->buckets);
+        t->entries = metrics_intern_map(t->entries_size);
+        t->buckets = metrics_intern_map(t->buckets_size);
         if (!t->entries || !t->buckets)
                 return metrics_intern_free(t);
-        for (uint32_t i = 0; i < n; i++)
-                atomic_init(&t->buckets[i], METRICS_INTERN_NONE);
         return t;
 }
 
@@ -79,24 +96,25 @@ struct metrics_intern *metrics_intern_free(struct metrics_intern *t)
         if (t->entries) {
                 for (uint32_t i = 0; i < t->used; i++)
                         free(t->entries[i].text);
+                munmap(t->entries, t->entries_size);
         }
-        free(t->entries);
-        free(t->buckets);
+        if (t->buckets)
+                munmap((void *)t->buckets, t->buckets_size);
         free(t);
         return NULL;
 }
 
 static int metrics_intern_lookup(const struct metrics_intern *t, const void *key, size_t len, uint32_t h)
 {
-        uint32_t id;
+        uint32_t link;
 
         /* Acquire pairs with the inserter's release: the entry's key is complete. */
-        for (id = atomic_load_explicit(&t->buckets[h & t->mask], memory_order_acquire); id != METRICS_INTERN_NONE;
-             id = atomic_load_explicit(&t->entries[id].next, memory_order_acquire)) {
-                const struct metrics_intern_entry *e = &t->entries[id];
+        for (link = atomic_load_explicit(&t->buckets[h & t->mask], memory_order_acquire); link;
+             link = atomic_load_explicit(&t->entries[METRICS_INTERN_ID(link)].next, memory_order_acquire)) {
+                const struct metrics_intern_entry *e = &t->entries[METRICS_INTERN_ID(link)];
 
                 if (e->hash == h && e->len == len && memcmp(e->key, key, len) == 0)
-                        return (int)id;
+                        return (int)METRICS_INTERN_ID(link);
         }
         return -ENOENT;
 }
@@ -143,7 +161,7 @@ int metrics_intern_get_locked(struct metrics_intern *t, const void *key, size_t 
         b = h & t->mask;
         atomic_store_explicit(&e->next, atomic_load_explicit(&t->buckets[b], memory_order_relaxed),
                               memory_order_relaxed);
-        atomic_store_explicit(&t->buckets[b], id, memory_order_release);
+        atomic_store_explicit(&t->buckets[b], METRICS_INTERN_LINK(id), memory_order_release);
         atomic_fetch_add_explicit(&t->live, 1, memory_order_relaxed);
         return (int)id;
 }
@@ -163,8 +181,8 @@ void metrics_intern_unref_locked(struct metrics_intern *t, uint32_t id)
                 return;
         /* Unlink: the predecessor now skips e; a reader standing on e still goes on from it. */
         link = &t->buckets[e->hash & t->mask];
-        while ((cur = atomic_load_explicit(link, memory_order_relaxed)) != id)
-                link = &t->entries[cur].next;
+        while ((cur = atomic_load_explicit(link, memory_order_relaxed)) != METRICS_INTERN_LINK(id))
+                link = &t->entries[METRICS_INTERN_ID(cur)].next;
         atomic_store_explicit(link, atomic_load_explicit(&e->next, memory_order_relaxed), memory_order_release);
         e->list_next = t->retired_head;
         t->retired_head = id;
