@@ -76,23 +76,6 @@ static void config_usage(FILE *f)
         flags_usage(&config_table, f);
 }
 
-/* Parses argv with t into ctx; 0 to go on, 1 when usage went to stdout (help), -1 on a problem. */
-static int parse(const struct flags_table *t, void *ctx, int argc, char **argv, const bool *help,
-                 void (*usage)(FILE *f))
-{
-        struct strbuf err = STRBUF_NULL;
-        int r = flags_parse(t, ctx, argc, argv, &err);
-
-        if (r < 0) {
-                fprintf(stderr, "Error: %s\n\n", err.error ? "out of memory" : strbuf_str(&err));
-                usage(stderr);
-        } else if (*help) {
-                usage(stdout);
-        }
-        strbuf_deinit(&err);
-        return r < 0 ? -1 : *help ? 1 : 0;
-}
-
 /* A DNS label: what a Service and a namespace name must be. */
 static bool dns_label(const char *s)
 {
@@ -109,7 +92,7 @@ int certs_main(int argc, char **argv)
         const char *service, *ns, *out;
         unsigned days;
         char err[1024];
-        int r = parse(&certs_table, &a, argc, argv, &a.help, certs_usage);
+        int r = flags_parse_main(&certs_table, &a, argc, argv, &a.help, certs_usage);
 
         if (r != 0)
                 return r < 0 ? 1 : 0;
@@ -145,7 +128,7 @@ int webhook_config_main(int argc, char **argv)
         const char *ca_path;
         char *ca, why[128];
         size_t ca_len;
-        int n = parse(&config_table, &a, argc, argv, &a.help, config_usage);
+        int n = flags_parse_main(&config_table, &a, argc, argv, &a.help, config_usage);
 
         if (n != 0)
                 return n < 0 ? 1 : 0;

@@ -102,19 +102,10 @@ int inject_main(int argc, char **argv)
         size_t input_len = 0;
         struct inject_config c;
         char err[1024];
-        int r, rc = 1;
+        int rc = 1, r = flags_parse_main(&table, &args, argc, argv, &args.help, usage);
 
-        if (flags_parse(&table, &args, argc, argv, &errs) < 0) {
-                fprintf(stderr, "Error: %s\n\n", errs.error ? "out of memory" : strbuf_str(&errs));
-                usage(stderr);
-                strbuf_deinit(&errs);
-                return 1;
-        }
-        strbuf_deinit(&errs);
-        if (args.help) {
-                usage(stdout);
-                return 0;
-        }
+        if (r != 0)
+                return r < 0 ? 1 : 0;
         in = args.in;
         outpath = args.out;
         config = args.config;

@@ -19,7 +19,6 @@
 
 #include "cmd/wait.h"
 #include "common/flags.h"
-#include "common/strbuf.h"
 
 struct wait_opts {
         const char *url;
@@ -141,22 +140,12 @@ int wait_main(int argc, char **argv)
 {
         struct wait_opts o = { .url = "http://localhost:15021/healthz/ready", .timeout_s = 60, .period_ms = 500,
                                .request_timeout_ms = 500 };
-        struct strbuf err = STRBUF_NULL;
         const char *url;
         long start;
-        int last = 0;
+        int last = 0, r = flags_parse_main(&table, &o, argc, argv, &o.help, usage);
 
-        if (flags_parse(&table, &o, argc, argv, &err) < 0) {
-                fprintf(stderr, "Error: %s\n\n", err.error ? "out of memory" : strbuf_str(&err));
-                usage(stderr);
-                strbuf_deinit(&err);
-                return 1;
-        }
-        strbuf_deinit(&err);
-        if (o.help) {
-                usage(stdout);
-                return 0;
-        }
+        if (r != 0)
+                return r < 0 ? 1 : 0;
         url = o.url;
         if (parse_url(url, &o) < 0) {
                 fprintf(stderr, "Error: --url: '%s' is not http://IPV4-OR-LOCALHOST[:PORT]/PATH\n", url);

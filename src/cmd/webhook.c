@@ -11,7 +11,6 @@
 #include "cmd/webhook.h"
 #include "common/flags.h"
 #include "common/log.h"
-#include "common/strbuf.h"
 #include "inject/settings.h"
 #include "webhook/server.h"
 
@@ -70,23 +69,13 @@ int webhook_main(int argc, char **argv)
         };
         struct webhook_settings s;
         const char *config, *level;
-        struct strbuf perr = STRBUF_NULL;
         struct inject_config c;
         char err[1024], spec[64];
         enum log_level lvl;
-        int rc;
+        int rc = flags_parse_main(&table, &a, argc, argv, &a.help, usage);
 
-        if (flags_parse(&table, &a, argc, argv, &perr) < 0) {
-                fprintf(stderr, "Error: %s\n\n", perr.error ? "out of memory" : strbuf_str(&perr));
-                usage(stderr);
-                strbuf_deinit(&perr);
-                return 1;
-        }
-        strbuf_deinit(&perr);
-        if (a.help) {
-                usage(stdout);
-                return 0;
-        }
+        if (rc != 0)
+                return rc < 0 ? 1 : 0;
         s = a.s;
         config = a.config;
         level = a.level;

@@ -171,6 +171,22 @@ int flags_parse(const struct flags_table *t, void *ctx, int argc, char *const *a
         return failed ? -EINVAL : 0;
 }
 
+int flags_parse_main(const struct flags_table *t, void *ctx, int argc, char *const *argv, const bool *help,
+                     void (*usage)(FILE *f))
+{
+        struct strbuf err = STRBUF_NULL;
+        int r = flags_parse(t, ctx, argc, argv, &err);
+
+        if (r < 0) {
+                fprintf(stderr, "Error: %s\n\n", err.error ? strerror(-err.error) : strbuf_str(&err));
+                usage(stderr);
+        } else if (*help) {
+                usage(stdout);
+        }
+        strbuf_deinit(&err);
+        return r < 0 ? -1 : *help ? 1 : 0;
+}
+
 const char *flags_getenv(char *const *env, const char *name)
 {
         size_t n = strlen(name);

@@ -80,6 +80,15 @@ struct flags_table {
 int flags_parse(const struct flags_table *t, void *ctx, int argc, char *const *argv, struct strbuf *err);
 
 /*
+ * For a subcommand's main function, the command line's edge: parses as flags_parse() does; on
+ * a problem writes "Error: PROBLEMS", a blank line and the usage to stderr and returns -1;
+ * when *help is true after parsing (the table's --help row sets it), writes the usage to
+ * stdout and returns 1; else returns 0.
+ */
+int flags_parse_main(const struct flags_table *t, void *ctx, int argc, char *const *argv, const bool *help,
+                     void (*usage)(FILE *f));
+
+/*
  * Applies the environment (envp style) for every flag with a variable: env, then env_alias.
  * Call it before flags_parse(), so that a flag wins over its variable. A variable set to ""
  * is applied like any other value. Returns as flags_parse() does.

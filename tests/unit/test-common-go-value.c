@@ -9,10 +9,9 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "common/go_value.h"
+#include "guard.h"
 #include "tap.h"
 
 #define US 1000LL
@@ -21,17 +20,12 @@
 #define MIN (60 * SEC)
 #define HOUR (60 * MIN)
 
-static char *guard_page;
-static size_t page_size;
+static struct guard guard;
 
 /* s copied so that its NUL is the last byte before a PROT_NONE page. */
 static const char *at_guard(const char *s)
 {
-        size_t n = strlen(s) + 1;
-        char *p = guard_page + page_size - n;
-
-        memcpy(p, s, n);
-        return p;
+        return guard_copy(&guard, s, strlen(s) + 1);
 }
 
 static void test_go_accepts(void)
@@ -162,9 +156,7 @@ static void test_bool(void)
 
 int main(void)
 {
-        page_size = (size_t)sysconf(_SC_PAGESIZE);
-        guard_page = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (guard_page == MAP_FAILED || mprotect(guard_page + page_size, page_size, PROT_NONE) < 0) {
+        if (guard_init(&guard) < 0) {
                 tap_skip_all("no guard page");
                 return 1;
         }

@@ -8,26 +8,21 @@
  */
 #include <stdint.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "common/json.h"
 #include "common/strbuf.h"
 #include "common/utf8.h"
+#include "guard.h"
 #include "tap.h"
 
-static char *guard_page;
-static size_t page_size;
+static struct guard guard;
 
 /* Escapes n bytes placed right before the PROT_NONE page; returns the text (static). */
 static const char *esc(const char *s, size_t n)
 {
         static struct strbuf b = STRBUF_NULL;
-        char *p = guard_page + page_size - n;
-
-        memcpy(p, s, n);
         strbuf_deinit(&b);
-        json_strn(&b, p, n);
+        json_strn(&b, guard_copy(&guard, s, n), n);
         return b.error ? "(error)" : strbuf_str(&b);
 }
 
@@ -124,9 +119,7 @@ static void test_exhaustive_short_inputs(void)
 
 int main(void)
 {
-        page_size = (size_t)sysconf(_SC_PAGESIZE);
-        guard_page = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (guard_page == MAP_FAILED || mprotect(guard_page + page_size, page_size, PROT_NONE) < 0) {
+        if (guard_init(&guard) < 0) {
                 tap_skip_all("no guard page");
                 return 1;
         }
