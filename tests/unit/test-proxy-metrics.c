@@ -164,6 +164,38 @@ static void test_identity_labels_json(void)
         tap_ok(r == 0 && strcmp(id.app, "unknown") == 0, "a label object with a non-string value is ignored");
 }
 
+static void test_identity_labels_strict(void)
+{
+        static const char *const bad[] = {
+                "{\"app\":\"x\"} {}",               /* a second document */
+                "{\"app\":\"x\"} trailing",         /* text after the object */
+                "{app: x}",                             /* YAML flow, not JSON */
+                "{\"app\":\"\\ud800\"}",          /* a lone surrogate */
+                "{\"app\":\"\xff\"}",              /* not UTF-8 */
+                "{\"app\":\"a\\u0000b\"}",        /* a NUL in the value */
+                "[\"app\",\"x\"]",                  /* not an object */
+                "{\"app\":{\"a\":\"b\"}}",        /* a value that is not a string */
+        };
+        const char *json;
+        char buf[16];
+        bool all = true;
+        int r;
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                r = metrics_identity_json_label(bad[i], strlen(bad[i]), "app", buf, sizeof(buf));
+                if (r != -EBADMSG) {
+                        printf("# %s: %d\n", bad[i], r);
+                        all = false;
+                }
+        }
+        tap_ok(all, "label JSON that is not one object of strings (two documents, trailing text, YAML, a lone surrogate, not UTF-8, a NUL) is malformed as a whole");
+        r = metrics_identity_json_label("{\"app\":\"a long value\"}", 22, "app", buf, 8);
+        tap_ok(r == -ENAMETOOLONG, "a value longer than the buffer is -ENAMETOOLONG (got %d)", r);
+        json = " {\"x\":\"1\", \"app\":\"\\ud83d\\ude00\"} ";
+        r = metrics_identity_json_label(json, strlen(json), "app", buf, sizeof(buf));
+        tap_ok(r == 4 && strcmp(buf, "\xf0\x9f\x98\x80") == 0, "a surrogate pair becomes its UTF-8 (got %d)", r);
+}
+
 static const char *workload_of(const char *pod, struct metrics_identity *id)
 {
         char var[300];
@@ -1100,6 +1132,7 @@ int main(void)
         test_identity_from_injector_env();
         test_identity_canonical_fallback();
         test_identity_labels_json();
+        test_identity_labels_strict();
         test_identity_workload_from_pod_name();
         test_identity_too_long();
         test_label_order();
