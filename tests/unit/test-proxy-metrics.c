@@ -526,10 +526,10 @@ static void test_series_bound(void)
         struct metrics_series *first = NULL, *s, *over, *over2, *over_in, *over_uf;
         struct sockaddr_in a;
         struct exposition x;
-        bool distinct = true, same;
+        bool distinct = true;
         size_t max_piece, pieces, want = 64 * 1024;
         const size_t series = METRICS_MAX_SERIES + 3;   /* the three overflow series below */
-        char *text, *whole, out[4096];
+        char *text, out[4096];
         int r;
 
         for (unsigned i = 0; i < METRICS_MAX_SERIES; i++) {
@@ -577,11 +577,6 @@ static void test_series_bound(void)
                 text = strdup("");
         tap_ok(max_piece < want + 4096 && pieces > 100,
                "each piece is the size asked for plus at most one sample line, so a scrape holds a piece, not the text");
-        whole = render(m, METRICS_FORMAT_PROMETHEUS);
-        same = strcmp(whole, text) == 0;
-        tap_ok(same, "the pieces put together are the one-piece rendering (%zu bytes)", strlen(text));
-        free(whole);
-
         check_exposition(text, &x);
         tap_ok(x.families == 9 && x.help == 9 && x.type == 9 && x.once && x.order_ok,
                "every family has its # HELP and # TYPE once, in order, and every sample follows its own (%zu families)",
@@ -596,14 +591,12 @@ static void test_series_bound(void)
                "the three overflow series appear in each family, the outbound one opened twice (%zu samples, opened %s)",
                x.overflow, x.overflow_opened);
 
+        /* The same text: every render at the limit is 24 MB, slow under ThreadSanitizer. */
         if (promtool_present()) {
-                free(text);
-                text = render_cursor(m, METRICS_FORMAT_PROMETHEUS, true, want, &max_piece, &pieces);
-                r = text ? promtool_check(text, out, sizeof(out)) : -1;
+                r = promtool_check(text, out, sizeof(out));
                 if (r != 0 || out[0])
                         printf("# promtool said (%d):\n# %s\n", r, out);
-                tap_ok(r == 0 && out[0] == '\0',
-                       "`promtool check metrics` accepts the whole text at the series limit, process figures included");
+                tap_ok(r == 0 && out[0] == '\0', "`promtool check metrics` accepts the whole text at the series limit");
         } else {
                 tap_skip("promtool is not installed (package prometheus)", "promtool check metrics at the series limit");
         }
@@ -629,6 +622,12 @@ static void test_cursor_json(void)
         whole = render(m, METRICS_FORMAT_JSON);
         tap_ok(pieced && strcmp(pieced, whole) == 0 && pieces > 1200,
                "JSON through the cursor, one step per piece (%zu pieces), is the same document as in one piece", pieces);
+        free(pieced);
+        free(whole);
+        pieced = render_cursor(m, METRICS_FORMAT_PROMETHEUS, false, 1000, &max_piece, &pieces);
+        whole = render(m, METRICS_FORMAT_PROMETHEUS);
+        tap_ok(pieced && strcmp(pieced, whole) == 0 && pieces > 100,
+               "the text through the cursor in pieces of 1000 bytes (%zu pieces) is the text in one piece", pieces);
         free(pieced);
         free(whole);
         metrics_free(m);
