@@ -645,7 +645,7 @@ qstats() {
 stats() { local v=${res[$1.$2]:-}; [ -n "$v" ] || return 0; qstats $v; }
 med() { local s; s=$(stats "$1" "$2"); echo "${s%% *}"; }
 # v2 X: X with two decimals, or nan.
-v2() { awk -v x="$1" 'BEGIN { if (x == "" || x == "nan") print "nan"; else printf "%.2f", x }'; }
+v2() { awk -v x="$1" 'BEGIN { if (x == "" || x == "nan") print "nan"; else printf "%.2f\n", x }'; }
 
 # cell PATH METRIC: "median [min-max]", the spread left out when there is one repetition.
 cell() {
@@ -700,6 +700,8 @@ ratio_defs=(
         "haproxy_rps_c16_vs_direct|req/s, 16 conns: haproxy / direct|div haproxy direct rps_c16|-"
         "new_vs_before_rps_c16|req/s, 16 conns: pilotfish / pilotfish-before|div pilotfish pilotfish-before rps_c16|-"
         "new_vs_before_cpu_per_req|CPU per request, 16 conns: pilotfish / pilotfish-before|div pilotfish pilotfish-before cpu_c16|-"
+        "new_vs_before_cpu_per_req_c1|CPU per request, 1 conn: pilotfish / pilotfish-before|div pilotfish pilotfish-before cpu_c1|-"
+        "new_vs_before_cpu_per_req_c64|CPU per request, 64 conns: pilotfish / pilotfish-before|div pilotfish pilotfish-before cpu_c64|-"
         "new_vs_before_rps_c1|req/s, 1 conn: pilotfish / pilotfish-before|div pilotfish pilotfish-before rps_c1|-"
         "new_vs_before_rps_c64|req/s, 64 conns: pilotfish / pilotfish-before|div pilotfish pilotfish-before rps_c64|-"
         "new_vs_before_p50_1000|p50 @ 1000 req/s: pilotfish / pilotfish-before|div pilotfish pilotfish-before p50_1000|-"
@@ -778,15 +780,15 @@ print_table() {
 print_ratio_table() {
         local name s
         printf '\nPaired ratios, computed within each repetition, then over the %s repetitions\n' "$reps"
-        printf '%-32s %-52s %-7s %-13s %-13s %s\n' ratio what median "min-max" "IQR" "per repetition"
+        printf '%-32s %-56s %-7s %-11s %-11s %s\n' ratio what median "min-max" "IQR" "per repetition"
         for name in "${ratio_names[@]}"; do
                 s=$(qstats ${ratio_vals[$name]})
                 if [ -z "$s" ]; then
-                        printf '%-32s %-52s %-7s %-13s %-13s %s\n' "$name" "${ratio_what[$name]}" nan - - "${ratio_vals[$name]}"
+                        printf '%-32s %-56s %-7s %-11s %-11s %s\n' "$name" "${ratio_what[$name]}" nan - - "${ratio_vals[$name]}"
                         continue
                 fi
                 set -- $s
-                printf '%-32s %-52s %-7s %-13s %-13s %s\n' "$name" "${ratio_what[$name]}" "$(v2 "$1")" \
+                printf '%-32s %-56s %-7s %-11s %-11s %s\n' "$name" "${ratio_what[$name]}" "$(v2 "$1")" \
                         "$(v2 "$2")-$(v2 "$3")" "$(v2 "$4")-$(v2 "$5")" "$(for x in ${ratio_vals[$name]}; do v2 "$x"; done | paste -sd' ' -)"
         done
 }
