@@ -218,6 +218,7 @@ void capture_settings_deinit(struct capture_settings *s)
         strv_deinit(&s->owner_groups_excl);
         strv_deinit(&s->dns_v4);
         strv_deinit(&s->dns_v6);
+        strv_deinit(&s->warnings);
         memset(s, 0, sizeof(*s));
 }
 
@@ -263,8 +264,11 @@ static int apply_env_value(struct capture_settings *s, const struct flags_opt *f
 
         /* Istio's pkg/flag ignores a variable that is not a boolean, with a warning. */
         if (f->kind == FLAGS_BOOL && go_value_bool(v, &b) < 0) {
-                log_warn("ignoring %s=\"%s\": not a boolean", name, v);
-                return 0;
+                char *w;
+
+                if (asprintf(&w, "ignoring %s=\"%s\": not a boolean", name, v) < 0)
+                        return -ENOMEM;
+                return strv_push_take(&s->warnings, w);
         }
         r = f->set(s, f, v, name, &unused);
         strbuf_deinit(&unused);
@@ -313,8 +317,11 @@ int capture_settings_load_env(struct capture_settings *s, char *const *env)
 /* cobra without an Args validator ignores positional arguments; so do we, loudly. */
 static int warn_positional(void *ctx, const char *arg, struct strbuf *err)
 {
-        log_warn("ignoring positional argument \"%s\"", arg);
-        return 0;
+        char *w;
+
+        if (asprintf(&w, "ignoring positional argument \"%s\"", arg) < 0)
+                return -ENOMEM;
+        return strv_push_take(&((struct capture_settings *)ctx)->warnings, w);
 }
 
 int capture_settings_parse_args(struct capture_settings *s, int argc, char *const *argv,

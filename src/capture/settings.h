@@ -78,6 +78,9 @@ struct capture_settings {
 
         /* Whether any flag or env var that shapes the rules was given (cleanup scope). */
         bool capture_flags_given;
+        /* What parsing ignored, as Istio does with a warning (a positional argument, a
+         * boolean variable that does not parse), for the caller to log: library code does not. */
+        struct strv warnings;
 
         /* Resolved by capture_settings_resolve(). */
         enum capture_mode mode;
@@ -113,14 +116,16 @@ void capture_settings_deinit(struct capture_settings *s);
 /*
  * Applies the environment (primary names, then aliases), as Istio binds them before flags are
  * parsed. `env` is an envp-style array. A bool variable that does not parse is ignored with a
- * warning, as in Istio. Returns 0 or -ENOMEM.
+ * warning in s->warnings, as in Istio. Returns 0 or -ENOMEM.
  */
 int capture_settings_load_env(struct capture_settings *s, char *const *env);
 
 /*
- * Parses the command line (argv[0] is the subcommand name and is skipped). Accepts Go pflag
- * forms: -x V, -xV, -x=V, --long V, --long=V, --bool, --bool=false, "--" ends flags.
- * Returns 0, or -EINVAL with a message in err (unknown flag, missing value, bad bool).
+ * Parses the command line (argv[0] is the subcommand name and is skipped) with common/flags in
+ * pflag mode: -x V, -xV, -x=V, -nh, --long V, --long=V, --bool, --bool=false, "--" ends flags;
+ * a positional argument is ignored with a warning in s->warnings (cobra without Args).
+ * Returns 0, or -EINVAL with every problem in err (unknown flag, missing value, bad bool), or
+ * -ENOMEM.
  */
 int capture_settings_parse_args(struct capture_settings *s, int argc, char *const *argv,
                                 char *err, size_t errlen);

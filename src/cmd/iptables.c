@@ -79,6 +79,8 @@ int iptables_main(int argc, char **argv)
         log_set_json(s.log_as_json);
         if (log_parse_output_level(s.log_output_level, &lvl) == 0)
                 log_set_level(lvl);
+        for (size_t i = 0; i < s.warnings.n; i++)
+                log_warn("%s", s.warnings.v[i]);
 
         /* Enter the namespace first: IPv6 detection reads its addresses. */
         if (s.network_namespace[0] && enter_netns(s.network_namespace) < 0)

@@ -527,6 +527,17 @@ static void test_bad_bool_env_ignored(void)
         capture_settings_deinit(&s);
 }
 
+static void test_warnings_for_the_caller(void)
+{
+        struct capture_settings s;
+        int r = parse(&s, ENVP("DRY_RUN=yes"), ARGV("stray", "-p", "1"));
+
+        tap_ok(r == 0 && s.warnings.n == 2 && strstr(s.warnings.v[0], "DRY_RUN=\"yes\"") &&
+               strstr(s.warnings.v[1], "\"stray\""),
+               "what parsing ignores is kept in s.warnings for the subcommand to log (library code does not)");
+        capture_settings_deinit(&s);
+}
+
 static void test_empty_env_counts_as_set(void)
 {
         struct capture_settings s;
@@ -999,6 +1010,7 @@ int main(void)
         test_flag_beats_env();
         test_alias_precedence();
         test_bad_bool_env_ignored();
+        test_warnings_for_the_caller();
         test_empty_env_counts_as_set();
         test_capture_flags_given();
         test_uid_default_unknown_user();
