@@ -401,6 +401,8 @@ check_path() {
 measure_memory() {
         local path=$1 before held i
         before=$(rss_kib "$proxy_pid")
+        # The previous path's "held" must not be read before this run truncates the file.
+        rm -f "$tmp/hold.out" "$tmp/hold.err"
         "${run_load[@]}" "$tmp/bin/holdconns" "$pod_ip" "$app_port" "$hold_count" 60 >"$tmp/hold.out" 2>"$tmp/hold.err" &
         local hpid=$!
         pids+=("$hpid")
@@ -538,6 +540,10 @@ diag_end() {
                 i=$((i + 1))
         done
         add "$path" "load1_c$c" "$d_load1"
+        # Requests per second of server CPU that our processes got (the proxy, the upstreams):
+        # what the server side would serve with the CPU to itself, whatever others took.
+        local ours_ticks=$((pticks + app1 - d_app0 + iperf1 - d_iperf0))
+        add "$path" "cap_c$c" "$(awk -v n="$n" -v t="$ours_ticks" -v hz="$clk_tck" 'BEGIN { if (t > 0) printf "%.0f", n * hz / t; else print "nan" }')"
         printf 'rep=%s path=%s conns=%s requests=%s load1=%s idle_srv=%s idle_load=%s steal=%s iowait=%s softirq_srv=%s others_srv=%s others_load=%s others_ps=%s ours_srv=%s ours_load=%s vcsw_per_1k=%s ivcsw_per_1k=%s spliced_per_req=%s copied_per_req=%s proxy_cpus=%s top_others=%s\n' \
                 "$((rep + 1))" "$path" "$c" "$n" "$d_load1" "${@:1:14}" "$cpus" "${15}" >>"$tmp/diag.txt"
 }
@@ -686,6 +692,7 @@ rep_ratios() {
 ratio_defs=(
         "rps_c16_vs_haproxy|req/s, 16 conns: pilotfish / haproxy|div pilotfish haproxy rps_c16|>=1.2"
         "cpu_per_req_vs_haproxy|CPU per request, 16 conns: pilotfish / haproxy|div pilotfish haproxy cpu_c16|<=0.5"
+        "capacity_c16_vs_haproxy|req/s per server CPU-second, 16 conns: pilotfish / haproxy|div pilotfish haproxy cap_c16|-"
         "rps_c1_vs_haproxy|req/s, 1 conn: pilotfish / haproxy|div pilotfish haproxy rps_c1|-"
         "rps_c64_vs_haproxy|req/s, 64 conns: pilotfish / haproxy|div pilotfish haproxy rps_c64|-"
         "cpu_per_req_c1_vs_haproxy|CPU per request, 1 conn: pilotfish / haproxy|div pilotfish haproxy cpu_c1|-"
@@ -700,6 +707,7 @@ ratio_defs=(
         "haproxy_rps_c16_vs_direct|req/s, 16 conns: haproxy / direct|div haproxy direct rps_c16|-"
         "new_vs_before_rps_c16|req/s, 16 conns: pilotfish / pilotfish-before|div pilotfish pilotfish-before rps_c16|-"
         "new_vs_before_cpu_per_req|CPU per request, 16 conns: pilotfish / pilotfish-before|div pilotfish pilotfish-before cpu_c16|-"
+        "new_vs_before_capacity_c16|req/s per server CPU-second, 16 conns: pilotfish / pilotfish-before|div pilotfish pilotfish-before cap_c16|-"
         "new_vs_before_cpu_per_req_c1|CPU per request, 1 conn: pilotfish / pilotfish-before|div pilotfish pilotfish-before cpu_c1|-"
         "new_vs_before_cpu_per_req_c64|CPU per request, 64 conns: pilotfish / pilotfish-before|div pilotfish pilotfish-before cpu_c64|-"
         "new_vs_before_rps_c1|req/s, 1 conn: pilotfish / pilotfish-before|div pilotfish pilotfish-before rps_c1|-"
@@ -749,6 +757,7 @@ print_table() {
                 "cpu_c1|proxy CPU ms/1k req, 1 conn" \
                 "cpu_c16|proxy CPU ms/1k req, 16 conns" \
                 "cpu_c64|proxy CPU ms/1k req, 64 conns" \
+                "cap_c16|req/s per server CPU-s, 16 conns" \
                 "rss_idle|proxy RSS KiB, idle" \
                 "anon_idle|  of which anonymous (RssAnon)" \
                 "rss_1000|proxy RSS KiB, $hold_count idle conns" \
@@ -835,7 +844,7 @@ print_diag() {
                 done
         done
         printf '\nRaw per repetition (in repetition order; the paths'"'"' order in repetition k is in the table above)\n'
-        for i in rps_c1 rps_c16 rps_c64 cpu_c1 cpu_c16 cpu_c64 p50_1000 p50_5000 bulk rss_idle; do
+        for i in rps_c1 rps_c16 rps_c64 cpu_c1 cpu_c16 cpu_c64 cap_c16 p50_1000 p50_5000 bulk rss_idle; do
                 for p in "${paths[@]}"; do
                         if [ -n "${res[$p.$i]:-}" ]; then printf '%-10s %-17s %s\n' "$i" "$p" "${res[$p.$i]}"; fi
                 done
@@ -844,8 +853,8 @@ print_diag() {
 
 print_ratios() {
         local name s out="RATIOS reps=$reps"
-        for name in rps_c16_vs_haproxy added_p50_1000_vs_haproxy bulk_vs_direct cpu_per_req_vs_haproxy \
-                new_vs_before_rps_c16 new_vs_before_cpu_per_req before_rps_c16_vs_haproxy before_cpu_per_req_vs_haproxy; do
+        for name in rps_c16_vs_haproxy added_p50_1000_vs_haproxy bulk_vs_direct cpu_per_req_vs_haproxy capacity_c16_vs_haproxy \
+                new_vs_before_rps_c16 new_vs_before_cpu_per_req new_vs_before_capacity_c16 before_rps_c16_vs_haproxy before_cpu_per_req_vs_haproxy; do
                 [ -n "${ratio_vals[$name]:-}" ] || continue
                 s=$(qstats ${ratio_vals[$name]})
                 if [ -z "$s" ]; then out+=" $name=nan"; continue; fi
