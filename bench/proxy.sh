@@ -717,6 +717,7 @@ ratio_defs=(
         "new_vs_before_rss_idle|idle RSS: pilotfish / pilotfish-before|div pilotfish pilotfish-before rss_idle|-"
         "before_rps_c16_vs_haproxy|req/s, 16 conns: pilotfish-before / haproxy|div pilotfish-before haproxy rps_c16|>=1.2"
         "before_cpu_per_req_vs_haproxy|CPU per request, 16 conns: pilotfish-before / haproxy|div pilotfish-before haproxy cpu_c16|<=0.5"
+        "before_capacity_c16_vs_haproxy|req/s per server CPU-second, 16 conns: pilotfish-before / haproxy|div pilotfish-before haproxy cap_c16|-"
 )
 declare -A ratio_vals ratio_what ratio_target
 ratio_names=()
