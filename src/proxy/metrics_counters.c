@@ -1,7 +1,6 @@
 /*
  * The proxy's own figures; see metrics_counters.h.
  */
-#include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
 
@@ -70,24 +69,6 @@ void metrics_add_copied(struct metrics *m, uint64_t n)
 void metrics_accept_paused(struct metrics *m)
 {
         atomic_fetch_add_explicit(&m->counters.accept_paused, 1, memory_order_relaxed);
-}
-
-enum metrics_connect_failure metrics_connect_failure_from_errno(int err)
-{
-        switch (err < 0 ? -err : err) {
-        case ECONNREFUSED:
-        case ECONNRESET:
-                return METRICS_CONNECT_REFUSED;
-        case ETIMEDOUT:
-                return METRICS_CONNECT_TIMEOUT;
-        case EHOSTUNREACH:
-        case ENETUNREACH:
-        case EHOSTDOWN:
-        case ENETDOWN:
-                return METRICS_CONNECT_UNREACHABLE;
-        default:
-                return METRICS_CONNECT_OTHER;
-        }
 }
 
 const char *metrics_connect_failure_str(enum metrics_connect_failure c)

@@ -38,8 +38,8 @@ void metrics_add_copied(struct metrics *m, uint64_t n);
 /* accept(2) failed with EMFILE/ENFILE and the listener was paused. */
 void metrics_accept_paused(struct metrics *m);
 
-/* The cause for a connect(2)/SO_ERROR errno (either sign): refused, timeout, unreachable, other. */
-enum metrics_connect_failure metrics_connect_failure_from_errno(int err);
+/* A connect's errno is mapped to its cause by the relay's one table (relay_end_from_connect_errno,
+ * then relay_end_connect_failure), so the access log and these counters agree. */
 /* "refused", "timeout", "unreachable", "other": the label value, also for logs. */
 const char *metrics_connect_failure_str(enum metrics_connect_failure c);
 

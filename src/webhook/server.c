@@ -2,7 +2,7 @@
  * The webhook's HTTPS server; see server.h. The main thread accepts (poll on the listener and
  * a signalfd); each connection gets a detached thread that runs the TLS handshake and then
  * HTTP/1.1 requests until the client closes, a timeout, or shutdown. Request heads go through
- * proxy/http.c, the parser the proxy's endpoints use (fuzzed); bodies need a Content-Length.
+ * common/http.c, the parser the proxy's endpoints use (fuzzed); bodies need a Content-Length.
  */
 #include <errno.h>
 #include <netinet/in.h>

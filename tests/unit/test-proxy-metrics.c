@@ -993,17 +993,6 @@ static void test_histogram(void)
         strbuf_deinit(&j);
 }
 
-static void test_connect_failure_causes(void)
-{
-        tap_ok(metrics_connect_failure_from_errno(-ECONNREFUSED) == METRICS_CONNECT_REFUSED &&
-               metrics_connect_failure_from_errno(ETIMEDOUT) == METRICS_CONNECT_TIMEOUT &&
-               metrics_connect_failure_from_errno(-EHOSTUNREACH) == METRICS_CONNECT_UNREACHABLE &&
-               metrics_connect_failure_from_errno(-ENETUNREACH) == METRICS_CONNECT_UNREACHABLE &&
-               metrics_connect_failure_from_errno(-EACCES) == METRICS_CONNECT_OTHER &&
-               strcmp(metrics_connect_failure_str(METRICS_CONNECT_UNREACHABLE), "unreachable") == 0,
-               "connect errnos of either sign map to refused/timeout/unreachable/other");
-}
-
 static void test_json_empty(void)
 {
         struct metrics_identity id = test_identity();
@@ -1145,7 +1134,6 @@ int main(void)
         test_concurrent_updates();
         test_concurrent_expiry();
         test_histogram();
-        test_connect_failure_causes();
         test_json_empty();
         test_render_bounded();
         test_process_figures();

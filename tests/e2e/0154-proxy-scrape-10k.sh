@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 #
-# 0153-proxy-scrape-10k: a scrape at the series limit is answered in full while relays keep
+# 0154-proxy-scrape-10k: a scrape at the series limit is answered in full while relays keep
 # being served (issue 11, section 2: with 9,000 distinct original destinations seen, `curl
 # http://127.0.0.1:15090/stats/prometheus` got an empty reply, curl exit 52, because the body
 # was built in one buffer and exceeded the admin's 16 MiB output limit).
