@@ -157,8 +157,11 @@ int flags_parse(const struct flags_table *t, void *ctx, int argc, char *const *a
                 } else if (a[1] == '-') {
                         r = long_flag(t, ctx, argc, argv, &i, a + 2, err);
                 } else {
+                        /* Go mode: a long name wins, except that a one-letter word is a short
+                         * name first ("-n" is -n even when a long flag is called n). */
                         size_t len = strcspn(a + 1, "=");
-                        bool is_long = !(t->mode & FLAGS_PFLAG) && len > 1 && by_long(t, a + 1, len);
+                        bool is_long = !(t->mode & FLAGS_PFLAG) && by_long(t, a + 1, len) &&
+                                       (len > 1 || !by_short(t, a[1]));
 
                         r = is_long ? long_flag(t, ctx, argc, argv, &i, a + 1, err)
                                     : short_flags(t, ctx, argc, argv, &i, err);

@@ -9,7 +9,8 @@
  *                                             strconv.ParseBool's, and never the next argument)
  *   -x V   -xV   -x=V   -abc (booleans grouped, the last may take a value)   (short names)
  *   --  ends the flags; "-" alone is an argument; arguments may come between flags (cobra).
- * A single-dash word is a long name when one matches it exactly (Go's flag package); with
+ * A single-dash word is a long name when one matches it exactly (Go's flag package; a one-letter
+ * word is a short name first, when a short name is that letter); with
  * FLAGS_PFLAG it is always a group of short names, as pflag reads it ("-dry-run" is -d with
  * the value "ry-run"), for the commands whose Istio counterpart is pflag's. Abbreviations of
  * long names are never taken (getopt_long took them; Go does not).

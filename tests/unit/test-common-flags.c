@@ -168,7 +168,9 @@ static void test_uint(void)
 
         ok &= PARSE(&go, &c, &e, "--n", "100") == 0 && c.n == 100;
         ok &= PARSE(&go, &c, &e, "-N1") == 0 && c.n == 1;
-        tap_ok(ok, "flags_set_uint takes its bounds");
+        ok &= PARSE(&go, &c, &e, "-n", "5") == 0 && c.n == 5;
+        ok &= PARSE(&go, &c, &e, "-n=6") == 0 && c.n == 6;
+        tap_ok(ok, "flags_set_uint takes its bounds; a one-letter long name works with one dash (-n 5, -n=6)");
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 char arg[64];
                 snprintf(arg, sizeof(arg), "--n=%s", bad[i]);
