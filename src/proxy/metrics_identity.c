@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/json_doc.h"
 #include "proxy/metrics_identity.h"
 
 /* getenv() over an envp array: the first NAME=, and an empty value counts as unset. */
@@ -78,59 +79,6 @@ static size_t metrics_identity_workload_from_pod(const char *pod)
         return metrics_identity_strip_segment(pod, len, 1, 5, METRICS_IDENTITY_DIGITS);
 }
 
-/* libfyaml reports every error through its diag; the caller only needs "malformed". */
-static void metrics_identity_diag_drop(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-        (void)diag;
-        (void)user;
-        (void)buf;
-        (void)len;
-}
-
-/*
- * Parses json as exactly one JSON document: libfyaml's builder reads the first document and
- * drops what follows, so the parser is asked for a second one, which must not exist.
- */
-static struct fy_document *metrics_identity_json_parse(const char *json, size_t len)
-{
-        struct fy_diag_cfg dcfg;
-        struct fy_parse_cfg cfg = {
-                /* A repeated key is Go's last-one-wins, not an error. */
-                .flags = FYPCF_QUIET | FYPCF_JSON_FORCE | FYPCF_ALLOW_DUPLICATE_KEYS,
-        };
-        struct fy_document *d = NULL, *more;
-        struct fy_parser *fyp = NULL;
-        bool ok = false;
-
-        fy_diag_cfg_default(&dcfg);
-        dcfg.fp = NULL;
-        dcfg.output_fn = metrics_identity_diag_drop;
-        dcfg.colorize = false;
-        cfg.diag = fy_diag_create(&dcfg);
-        if (!cfg.diag)
-                return NULL;
-        fyp = fy_parser_create(&cfg);
-        if (!fyp || fy_parser_set_string(fyp, json, len) != 0)
-                goto out;
-        d = fy_parse_load_document(fyp);
-        if (!d || fy_parser_get_stream_error(fyp))
-                goto out;
-        more = fy_parse_load_document(fyp);
-        if (more) {
-                fy_parse_document_destroy(fyp, more);
-                goto out;
-        }
-        ok = !fy_parser_get_stream_error(fyp);
-out:
-        if (!ok && d) {
-                fy_parse_document_destroy(fyp, d);
-                d = NULL;
-        }
-        fy_parser_destroy(fyp);
-        fy_diag_unref(cfg.diag);
-        return d;
-}
-
 /* A JSON string's text: a double-quoted scalar with no NUL in it; NULL for anything else. */
 static const char *metrics_identity_json_str(struct fy_node *n, size_t *ret_len)
 {
@@ -157,7 +105,7 @@ int metrics_identity_json_label(const char *json, size_t len, const char *key, c
         /* libfyaml reads a NUL as the end of its input; the caller's length says otherwise. */
         if (len == 0 || memchr(json, '\0', len))
                 return -EBADMSG;
-        d = metrics_identity_json_parse(json, len);
+        d = json_doc_parse(json, len, NULL);
         if (!d)
                 return -EBADMSG;
         root = fy_document_root(d);
