@@ -657,9 +657,13 @@ static socklen_t sockaddr_len(const struct sockaddr_storage *sa)
         return sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
-/* A relay on w's list, owning client; NULL (client reset) when out of memory. */
+/*
+ * A relay on w's list, owning client, with its original destination (NULL: not known). What
+ * /connections reads from another thread is written before the relay is linked. NULL
+ * (client reset) when out of memory.
+ */
 static struct relay *relay_new(struct worker *w, enum relay_direction dir, const struct conn *client,
-                               const struct sockaddr_storage *client_addr)
+                               const struct sockaddr_storage *client_addr, const struct sockaddr_storage *dst)
 {
         struct relay *r = calloc(1, sizeof(*r));
 
@@ -678,6 +682,8 @@ static struct relay *relay_new(struct worker *w, enum relay_direction dir, const
         r->client.watch = (struct loop_watch)LOOP_WATCH_NULL;
         r->upstream = (struct conn)CONN_NULL;
         r->client_addr = *client_addr;
+        if (dst)
+                r->orig_dst = r->upstream_addr = *dst;
         r->connect_timer = (struct loop_timer)LOOP_TIMER_NULL;
         r->idle_timer = (struct loop_timer)LOOP_TIMER_NULL;
         r->resume_timer = (struct loop_timer)LOOP_TIMER_NULL;
@@ -696,27 +702,27 @@ static struct relay *relay_new(struct worker *w, enum relay_direction dir, const
 static void relay_begin(struct worker *w, enum relay_direction dir, int client_fd,
                         const struct sockaddr_storage *client_addr, const struct sockaddr_storage *dst)
 {
+        struct sockaddr_storage found;
         struct conn client;
         struct relay *r;
         enum relay_end fail = RELAY_END_NONE;
-        int k, fd;
+        int k = 0, fd;
 
+        if (!dst) {
+                k = origdst_get(client_fd, dir == RELAY_INBOUND && w->settings->tproxy, &found);
+                dst = k < 0 ? NULL : &found;
+        }
         conn_init(&client, client_fd, &xprt_raw);
-        r = relay_new(w, dir, &client, client_addr);
+        r = relay_new(w, dir, &client, client_addr, dst);
         if (!r)
                 return;
         if (loop_watch_add(w->loop, &r->client.watch, client_fd, 0, client_cb) < 0) {
                 fail = RELAY_END_ERROR;
                 goto fail;
         }
-        if (dst) {
-                r->orig_dst = *dst;
-        } else {
-                k = origdst_get(client_fd, dir == RELAY_INBOUND && w->settings->tproxy, &r->orig_dst);
-                if (k < 0) {
-                        fail = RELAY_END_NO_ORIGINAL_DST;
-                        goto fail;
-                }
+        if (k < 0) {
+                fail = RELAY_END_NO_ORIGINAL_DST;
+                goto fail;
         }
         if (atomic_load(&w->proxy->active) > w->settings->max_connections) {
                 fail = RELAY_END_OVERFLOW;
@@ -727,7 +733,6 @@ static void relay_begin(struct worker *w, enum relay_direction dir, int client_f
                 goto fail;
         }
 
-        r->upstream_addr = r->orig_dst;
         fd = socket(r->orig_dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
                 fail = RELAY_END_ERROR;
@@ -781,7 +786,7 @@ void relay_start_to(struct worker *w, enum relay_direction dir, int client_fd,
 void relay_attach(struct worker *w, enum relay_direction dir, const struct conn *client, const struct conn *upstream,
                   const struct sockaddr_storage *client_addr, const struct sockaddr_storage *dst)
 {
-        struct relay *r = relay_new(w, dir, client, client_addr);
+        struct relay *r = relay_new(w, dir, client, client_addr, dst);
 
         if (!r) {
                 struct conn u = *upstream;
@@ -789,7 +794,6 @@ void relay_attach(struct worker *w, enum relay_direction dir, const struct conn 
                 conn_close(&u, true);
                 return;
         }
-        r->orig_dst = r->upstream_addr = *dst;
         r->upstream = *upstream;
         r->upstream.watch = (struct loop_watch)LOOP_WATCH_NULL;
         if (!conn_can_splice(&r->client) || !conn_can_splice(&r->upstream))
