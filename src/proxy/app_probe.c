@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/json_doc.h"
 #include "common/strbuf.h"
-#include "inject/yaml.h"
 #include "proxy/app_probe.h"
 #include "common/loop.h"
 #include "proxy/origdst.h"
@@ -143,7 +143,7 @@ int app_probes_parse(const char *json, struct app_probes *ret, char *err, size_t
         *ret = (struct app_probes){ 0 };
         if (!json || !*json)
                 return 0;
-        d = yaml_parse_quiet(json, strlen(json), &why);
+        d = json_doc_parse(json, strlen(json), &why);
         root = d ? fy_document_root(d) : NULL;
         if (!root || !fy_node_is_mapping(root)) {
                 snprintf(err, errlen, "not a JSON object%s%s", why.len ? ": " : "", strbuf_str(&why));
