@@ -560,7 +560,12 @@ static void hold_write_ready(struct client *cl, const char *ready)
         snprintf(text, sizeof(text), "established=%" PRIu64 " failed=%" PRIu64 "\n", cl->established,
                  cl->total - cl->established);
         ready_file_write(ready, text);
-        fprintf(stderr, "loadgen hold: %s", text);
+        /* What the failures were, for a test's diagnostics (the ready file stays two fields). */
+        fprintf(stderr, "loadgen hold: established=%" PRIu64 " failed=%" PRIu64, cl->established,
+                cl->total - cl->established);
+        for (int i = 0; i < _ERR_MAX; i++)
+                fprintf(stderr, " %s=%" PRIu64, err_names[i], cl->errs[i]);
+        fprintf(stderr, "\n");
 }
 
 /* A connection settles in hold mode when its round 1 is done or it failed before that. */
