@@ -40,3 +40,17 @@ size_t utf8_seq_len(const unsigned char *s, size_t len)
                         return 0;
         return n;
 }
+
+size_t utf8_invalid_at(const char *text, size_t len)
+{
+        const unsigned char *s = (const unsigned char *)text;
+        size_t i = 0, n;
+
+        while (i < len) {
+                n = s[i] < 0x80 ? 1 : utf8_seq_len(s + i, len - i);
+                if (n == 0)
+                        return i;
+                i += n;
+        }
+        return len;
+}

@@ -15,3 +15,5 @@
  * Never reads past s + len.
  */
 size_t utf8_seq_len(const unsigned char *s, size_t len);
+/* The offset of the first byte of text that does not start a well-formed sequence, or len. */
+size_t utf8_invalid_at(const char *text, size_t len);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/go_value.h"
 #include "common/log.h"
 #include "common/strbuf.h"
 #include "common/strv.h"
@@ -129,7 +130,7 @@ static bool rewrite_probes_wanted(const struct inject_config *c, struct fy_node 
 {
         bool b;
 
-        return inject_parse_bool(yaml_get_str(ann, "sidecar.istio.io/rewriteAppHTTPProbers"), &b) == 0 ? b
+        return go_value_bool(yaml_get_str(ann, "sidecar.istio.io/rewriteAppHTTPProbers"), &b) == 0 ? b
                                                                                                        : c->rewrite_probes;
 }
 

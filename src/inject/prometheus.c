@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/go_value.h"
 #include "common/strbuf.h"
 #include "inject/prometheus.h"
 #include "inject/traffic.h"
@@ -50,7 +51,7 @@ static bool go_false(const char *s)
 {
         bool b;
 
-        return inject_parse_bool(s, &b) == 0 && !b;
+        return go_value_bool(s, &b) == 0 && !b;
 }
 
 /* A scrape port: 1..65535 and none of the proxy's. key and value name the annotation. */

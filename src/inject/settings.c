@@ -15,6 +15,7 @@
 #include "common/go_value.h"
 #include "common/readfile.h"
 #include "common/strbuf.h"
+#include "common/utf8.h"
 #include "inject/settings.h"
 #include "inject/quantity.h"
 #include "inject/yaml.h"
@@ -316,7 +317,7 @@ int inject_config_write(const struct inject_config *c, struct strbuf *out)
  * text that is not UTF-8 is left for the parser to refuse. */
 static bool only_comments(const char *text, size_t len)
 {
-        if (memchr(text, '\0', len) || yaml_utf8_invalid_at(text, len) < len)
+        if (memchr(text, '\0', len) || utf8_invalid_at(text, len) < len)
                 return false;
         for (size_t i = 0; i < len; i++) {
                 if (text[i] == '#')

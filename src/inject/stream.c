@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/strbuf.h"
+#include "common/utf8.h"
 #include "inject/inject.h"
 #include "inject/stream.h"
 #include "inject/yaml.h"
@@ -40,7 +41,7 @@ int inject_stream(const struct inject_config *c, const char *name, const char *i
                               (size_t)((const char *)memchr(input, '\0', len) - input) + 1);
                 return -EINVAL;
         }
-        if ((bad = yaml_utf8_invalid_at(input, len)) < len) {
+        if ((bad = utf8_invalid_at(input, len)) < len) {
                 strbuf_printf(err, "%s: not valid YAML or JSON: byte %zu is not UTF-8\n", name, bad + 1);
                 return -EINVAL;
         }

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "common/cidr.h"
+#include "common/go_value.h"
 #include "common/strbuf.h"
 #include "common/strv.h"
 #include "inject/traffic.h"
@@ -363,26 +364,11 @@ static bool check_uint32(const char *v, struct strbuf *why)
         return r == 0;
 }
 
-int inject_parse_bool(const char *s, bool *ret)
-{
-        static const char *const spellings[] = {
-                "1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False",
-        };
-
-        for (size_t i = 0; s && i < sizeof(spellings) / sizeof(spellings[0]); i++) {
-                if (strcmp(s, spellings[i]) == 0) {
-                        *ret = i < 6;
-                        return 0;
-                }
-        }
-        return -EINVAL;
-}
-
 static bool check_bool(const char *v, struct strbuf *why)
 {
         bool b;
 
-        if (inject_parse_bool(v, &b) == 0)
+        if (go_value_bool(v, &b) == 0)
                 return true;
         strbuf_puts(why, "not a boolean (1, t, T, TRUE, true, True, 0, f, F, FALSE, false, False)");
         return false;

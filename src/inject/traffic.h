@@ -69,8 +69,6 @@ struct inject_traffic_defaults {
 #define INJECT_ANN_MERGE_METRICS        "prometheus.istio.io/merge-metrics"
 
 /* Fills d with Istio's chart defaults (the values in the comments above). Strings are static. */
-/* Go's strconv.ParseBool, the syntax of Istio's boolean annotations. Returns 0 or -EINVAL. */
-int inject_parse_bool(const char *s, bool *ret);
 
 void inject_traffic_defaults_init(struct inject_traffic_defaults *d);
 

@@ -11,6 +11,7 @@
 
 #include "common/json.h"
 #include "common/strbuf.h"
+#include "common/utf8.h"
 #include "inject/build_cache.h"
 #include "inject/yaml.h"
 
@@ -313,58 +314,6 @@ void yaml_to_json(struct strbuf *b, struct fy_node *n)
         }
 }
 
-/*
- * The offset of the first byte that is not well-formed UTF-8 (overlong forms, surrogates and
- * code points past U+10FFFF included), or len. YAML text is Unicode, and libfyaml 0.7 can loop
- * forever on some malformed input (a directive followed by stray continuation bytes, found by
- * the fuzzer), so nothing else reaches it.
- */
-size_t yaml_utf8_invalid_at(const char *text, size_t len)
-{
-        const unsigned char *s = (const unsigned char *)text;
-        size_t i = 0;
-
-        while (i < len) {
-                unsigned char c = s[i];
-                size_t n;
-                uint32_t cp, min;
-
-                if (c < 0x80) {
-                        i++;
-                        continue;
-                }
-                /* The lead byte says how many continuation bytes follow and the smallest code
-                 * point that needs that many (anything below is an overlong form). */
-                if ((c & 0xe0) == 0xc0) {
-                        n = 1;
-                        cp = c & 0x1f;
-                        min = 0x80;
-                } else if ((c & 0xf0) == 0xe0) {
-                        n = 2;
-                        cp = c & 0x0f;
-                        min = 0x800;
-                } else if ((c & 0xf8) == 0xf0) {
-                        n = 3;
-                        cp = c & 0x07;
-                        min = 0x10000;
-                } else {
-                        return i;
-                }
-                if (len - i <= n)
-                        return i;
-                for (size_t k = 1; k <= n; k++) {
-                        if ((s[i + k] & 0xc0) != 0x80)
-                                return i;
-                        cp = (cp << 6) | (s[i + k] & 0x3f);
-                }
-                if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                        return i;
-                i += n + 1;
-        }
-        return len;
-}
-
-
 static void diag_to_strbuf(struct fy_diag *diag, void *user, const char *buf, size_t len)
 {
         struct strbuf *b = user;
@@ -395,7 +344,10 @@ struct fy_document *yaml_parse_quiet(const char *text, size_t len, struct strbuf
                 strbuf_printf(why, "a NUL byte at byte %zu", (size_t)((const char *)memchr(text, '\0', len) - text) + 1);
                 return NULL;
         }
-        bad = yaml_utf8_invalid_at(text, len);
+        /* YAML text is Unicode, and libfyaml 0.7 can loop forever on some malformed input (a
+         * directive followed by stray continuation bytes, found by the fuzzer): nothing that
+         * is not well-formed UTF-8 reaches it. */
+        bad = utf8_invalid_at(text, len);
         if (bad < len) {
                 strbuf_printf(why, "byte %zu is not UTF-8", bad + 1);
                 return NULL;

@@ -59,12 +59,6 @@ bool yaml_json_raw(struct fy_node *n, const char *s, size_t len);
 /* Appends n to b as compact JSON (plain numbers and booleans stay unquoted). */
 void yaml_to_json(struct strbuf *b, struct fy_node *n);
 /*
- * The offset of the first byte of text that is not well-formed UTF-8 (overlong forms,
- * surrogates and code points past U+10FFFF included), or len. libfyaml 0.7 can loop forever on
- * some malformed input, so untrusted text is checked with this first.
- */
-size_t yaml_utf8_invalid_at(const char *text, size_t len);
-/*
  * How untrusted text is parsed: libfyaml's own duplicate-key check compares every new key with
  * every earlier one (a 4 MiB mapping of 300,000 keys took hours), so it is off and yaml_repair
  * does the check in O(n log n) after the parse.

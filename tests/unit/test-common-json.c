@@ -117,6 +117,29 @@ static void test_exhaustive_short_inputs(void)
                nb + nb * nb + nb * nb * nb, bad);
 }
 
+/* utf8_invalid_at, what the injector checks whole documents with before libfyaml sees them. */
+static void test_utf8_invalid_at(void)
+{
+        static const struct {
+                const char *text;
+                size_t len, want;
+        } cases[] = {
+                { "plain ascii", 11, 11 },
+                { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, 14 },
+                { "ab\xc3", 3, 2 },                    /* a sequence cut short at the end */
+                { "ab\x80" "cd", 5, 2 },                /* a stray continuation byte */
+                { "\xc0\xafx", 3, 0 },                /* an overlong '/' */
+                { "ok\xed\xa0\x80", 5, 2 },          /* a surrogate, U+D800 */
+                { "ok\xf4\x90\x80\x80", 6, 2 },      /* past U+10FFFF */
+                { "", 0, 0 },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                size_t got = utf8_invalid_at(cases[i].text, cases[i].len);
+                tap_ok(got == cases[i].want, "utf8_invalid_at: case %zu is %zu (got %zu)", i, cases[i].want, got);
+        }
+}
+
 int main(void)
 {
         if (guard_init(&guard) < 0) {
@@ -128,5 +151,6 @@ int main(void)
         test_invalid_bytes_become_fffd();
         test_utf8_seq_len();
         test_exhaustive_short_inputs();
+        test_utf8_invalid_at();
         return tap_done();
 }
