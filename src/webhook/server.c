@@ -221,10 +221,16 @@ static ssize_t serve_one(struct conn *cn, SSL *ssl, struct strbuf *buf, size_t h
 static void *conn_thread(void *data)
 {
         struct conn *cn = data;
-        SSL_CTX *ctx = tls_context();
+        enum tls_reload reload;
+        char why[8600];
+        SSL_CTX *ctx = tls_context(&reload, why, sizeof(why));
         SSL *ssl = ctx ? SSL_new(ctx) : NULL;
         struct strbuf buf = STRBUF_NULL;
 
+        if (reload == TLS_RELOAD_DONE)
+                log_info("TLS certificate reloaded from %s", cn->s->tls_cert);
+        else if (reload == TLS_RELOAD_FAILED)
+                log_warn("TLS certificate not reloaded, keeping the previous one: %s", why);
         SSL_CTX_free(ctx);      /* the SSL holds its own reference */
         /* Pods of one burst build the same containers: the memo lives as long as the connection. */
         build_cache_begin(32);
@@ -284,10 +290,15 @@ int webhook_serve(const struct webhook_settings *s, const struct inject_config *
         int lfd, sfd, rc = 0;
         pthread_attr_t attr;
 
-        if (tls_init(s->tls_cert, s->tls_key, err, sizeof(err)) < 0) {
+        rc = tls_init(s->tls_cert, s->tls_key, err, sizeof(err));
+        if (rc < 0) {
                 log_error("TLS: %s", err);
                 return 1;
         }
+        if (rc == 1)
+                log_info("TLS certificate %s or key %s is not a regular file (a pipe?): read once, never reloaded",
+                         s->tls_cert, s->tls_key);
+        rc = 0;
         lfd = listen_tcp(NULL, s->port, false, false, err, sizeof(err));
         if (lfd < 0) {
                 log_error("listening on port %u: %s", s->port, err);

@@ -18,7 +18,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "common/log.h"
 #include "common/readfile.h"
 #include "webhook/tls.h"
 
@@ -169,31 +168,28 @@ int tls_init(const char *cert_path, const char *key_path, char *err, size_t errl
         if (!tls.ctx)
                 return -EINVAL;
         tls.watch = S_ISREG(tls.cert_st.st_mode) && S_ISREG(tls.key_st.st_mode);
-        if (!tls.watch)
-                log_info("TLS certificate %s or key %s is not a regular file (a pipe?): read once, never reloaded",
-                         tls.cert, tls.key);
-        return 0;
+        return tls.watch ? 0 : 1;
 }
 
-SSL_CTX *tls_context(void)
+SSL_CTX *tls_context(enum tls_reload *ret_reload, char *msg, size_t msglen)
 {
         time_t now = time(NULL);
         SSL_CTX *ctx;
 
+        *ret_reload = TLS_RELOAD_NONE;
         pthread_mutex_lock(&tls.lock);
         if (tls.watch && now != tls.looked && (changed(tls.cert, &tls.cert_st) || changed(tls.key, &tls.key_st))) {
                 struct stat c, k;
-                char err[8600];
-                SSL_CTX *fresh = load(&c, &k, err, sizeof(err));
+                SSL_CTX *fresh = load(&c, &k, msg, msglen);
 
                 if (fresh) {
                         SSL_CTX_free(tls.ctx);  /* connections still using it hold their own reference */
                         tls.ctx = fresh;
                         tls.cert_st = c;
                         tls.key_st = k;
-                        log_info("TLS certificate reloaded from %s", tls.cert);
+                        *ret_reload = TLS_RELOAD_DONE;
                 } else {
-                        log_warn("TLS certificate not reloaded, keeping the previous one: %s", err);
+                        *ret_reload = TLS_RELOAD_FAILED;
                 }
         }
         tls.looked = now;
