@@ -432,7 +432,8 @@ measure_memory() {
 # the CPU it last ran on), the upstreams' and the load generator's own CPU, the proxy's context
 # switches (all threads, /proc/PID/task/*/status) and the CPUs its threads ran on, and for
 # pilotfish its byte counters from 15090 (spliced or copied). What is not ours is "others":
-# the CPU's task time (user + nice + system) minus our processes' on that CPU.
+# the CPU's busy time (user + nice + system + irq + softirq) minus our processes' on that CPU
+# (tick-sampled, so a few percent either way).
 
 # cpu_line N: "user nice system idle iowait irq softirq steal" of CPU N, in ticks.
 cpu_line() { awk -v c="cpu$1" '$1 == c { print $2, $3, $4, $5, $6, $7, $8, $9; exit }' /proc/stat; }
@@ -506,7 +507,9 @@ diag_end() {
                         split(srv0, s0, " "); split(srv1, s1, " "); split(ld0, l0, " "); split(ld1, l1, " ")
                         ts = tl = 0
                         for (i = 1; i <= 8; i++) { ds[i] = s1[i] - s0[i]; dl[i] = l1[i] - l0[i]; ts += ds[i]; tl += dl[i] }
-                        busy_s = ds[1] + ds[2] + ds[3]; busy_l = dl[1] + dl[2] + dl[3]
+                        # utime and stime of a process include the irq and softirq work run in
+                        # its context, which /proc/stat counts apart: others = all busy minus ours.
+                        busy_s = ds[1] + ds[2] + ds[3] + ds[6] + ds[7]; busy_l = dl[1] + dl[2] + dl[3] + dl[6] + dl[7]
                         split(ctx0, c0, " "); split(ctx1, c1, " ")
                         split(b0, x0, " "); split(b1, x1, " ")
                         split(excl, e, " "); for (i in e) ex[e[i]] = 1
@@ -827,7 +830,7 @@ print_targets() {
 print_diag() {
         local k p i
         printf '\nPer repetition, wrk 16 conns (idle, steal, iowait, others: %% of a CPU over the run; srv = CPU %s, load = CPU %s;\n' "$server_cpu" "$load_cpu"
-        printf 'others = the CPU'"'"'s task time minus ours; ctx switches per 1,000 requests; bytes per request)\n'
+        printf 'others = the CPU'"'"'s busy time minus ours; ctx switches per 1,000 requests; bytes per request)\n'
         printf '%-4s %-17s %7s %8s %8s %9s %6s %7s %10s %11s %6s %8s %8s %8s %8s\n' rep path "req/s" "cpu/1k" "idle srv" "idle load" steal iowait "others srv" "others load" load1 vcsw/1k ivcsw/1k spliced copied
         for ((k = 1; k <= reps; k++)); do
                 for p in ${orders[$k]}; do
