@@ -460,7 +460,8 @@ static void relay_update_interest(struct relay *r)
                 return;
         }
         /* Bytes a transport holds are never reported by epoll: come back for them. */
-        if ((up->want_in && conn_pending(&r->client)) || (down->want_in && conn_pending(&r->upstream))) {
+        if (r->may_hold &&
+            ((up->want_in && conn_pending(&r->client)) || (down->want_in && conn_pending(&r->upstream)))) {
                 if (loop_timer_arm(l, &r->resume_timer, 0, relay_resume_cb) < 0)
                         relay_abort(r, RELAY_END_ERROR);
         }
@@ -741,6 +742,7 @@ static void relay_begin(struct worker *w, enum relay_direction dir, int client_f
         conn_init(&r->upstream, fd, &xprt_raw);
         if (!conn_can_splice(&r->client) || !conn_can_splice(&r->upstream))
                 r->flow[RELAY_FLOW_UP].no_splice = r->flow[RELAY_FLOW_DOWN].no_splice = true;
+        r->may_hold = r->client.xprt->pending || r->upstream.xprt->pending;
         tune_socket(client_fd);
         tune_socket(fd);
         if (dir == RELAY_INBOUND) {
@@ -798,6 +800,7 @@ void relay_attach(struct worker *w, enum relay_direction dir, const struct conn 
         r->upstream.watch = (struct loop_watch)LOOP_WATCH_NULL;
         if (!conn_can_splice(&r->client) || !conn_can_splice(&r->upstream))
                 r->flow[RELAY_FLOW_UP].no_splice = r->flow[RELAY_FLOW_DOWN].no_splice = true;
+        r->may_hold = r->client.xprt->pending || r->upstream.xprt->pending;
         if (loop_watch_add(w->loop, &r->client.watch, r->client.fd, 0, client_cb) < 0 ||
             loop_watch_add(w->loop, &r->upstream.watch, r->upstream.fd, 0, upstream_cb) < 0) {
                 relay_finish(r, RELAY_END_ERROR, true, true);

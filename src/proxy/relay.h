@@ -98,6 +98,7 @@ struct relay {
         struct loop_timer connect_timer, idle_timer;
         /* Runs the flows again when a transport holds bytes that epoll will not report. */
         struct loop_timer resume_timer;
+        bool may_hold;                  /* a transport can hold such bytes (has a pending op) */
         struct tracker tracker;         /* chosen by the pre-read stage; ops NULL until then */
         char *preread;                  /* the client's bytes read while connecting; NULL when none */
         size_t preread_len;

@@ -1,8 +1,9 @@
 /*
  * The raw socket transport: the kernel's TCP socket as it is. recv and send are read(2) and
- * write(2) with EINTR retried, splice moves bytes between the socket and a pipe without a
- * copy into user space, a reset is SO_LINGER 0 and close(2), and nothing is ever held back
- * (pending is 0: what the socket has, epoll reports).
+ * write(2) with EINTR retried (inline in conn.h, where the relay calls them directly), splice
+ * moves bytes between the socket and a pipe without a copy into user space, a reset is
+ * SO_LINGER 0 and close(2), and nothing is ever held back (pending is 0: what the socket has,
+ * epoll reports).
  *
  * splice(2)'s EAGAIN is ambiguous: with SPLICE_F_NONBLOCK it means either "the socket has
  * nothing" or "the pipe is full" (HAProxy's raw_sock.c has the same comment). The relay only
@@ -16,24 +17,15 @@
 
 #include "proxy/conn.h"
 
+/* The table's entries for what conn.h inlines for the relay. */
 static ssize_t raw_recv(struct conn *c, void *buf, size_t len)
 {
-        ssize_t n;
-
-        do
-                n = read(c->fd, buf, len);
-        while (n < 0 && errno == EINTR);
-        return n < 0 ? -errno : n;
+        return xprt_raw_recv(c, buf, len);
 }
 
 static ssize_t raw_send(struct conn *c, const void *buf, size_t len)
 {
-        ssize_t n;
-
-        do
-                n = write(c->fd, buf, len);
-        while (n < 0 && errno == EINTR);
-        return n < 0 ? -errno : n;
+        return xprt_raw_send(c, buf, len);
 }
 
 static int raw_shutw(struct conn *c)
