@@ -10,7 +10,12 @@
  * fraction of a percent on a machine whose wall-clock figures move by tens of percent, and
  * whose virtual CPU has no hardware counters for perf.
  *
- *   bench-relay [EXCHANGES]   (default 200000)
+ *   bench-relay [EXCHANGES [idle-thread]]   (default 200000)
+ *
+ * With idle-thread, a second thread that only sleeps is started first: the proxy has one
+ * (the admin's), and a process whose file table is shared between threads pays for it on every
+ * syscall that takes an fd (the kernel's fdget takes a reference then, which it skips for a
+ * single-threaded process).
  *
  * It builds against the relay's seams as they were before the transport layer (8af29e3) and
  * after, so both sides of a refactor run the same program.
@@ -21,6 +26,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +82,14 @@ static void read_exact(struct loop *l, int fd, char *buf, size_t len)
         }
 }
 
+static void *idle_thread(void *arg)
+{
+        (void)arg;
+        for (;;)
+                pause();
+        return NULL;
+}
+
 int main(int argc, char **argv)
 {
         char *const pargv[] = { "proxy", NULL };
@@ -90,6 +104,12 @@ int main(int argc, char **argv)
         int lf, lb, client, accepted, server, one = 1;
         struct rusage u0, u1;
 
+        if (argc > 2 && strcmp(argv[2], "idle-thread") == 0) {
+                pthread_t t;
+
+                if (pthread_create(&t, NULL, idle_thread, NULL) != 0)
+                        die("starting the idle thread");
+        }
         memset(&p, 0, sizeof(p));
         memset(&w, 0, sizeof(w));
         if (proxy_settings_parse(&p.settings, 1, pargv, NULL, err, sizeof(err)) < 0 || metrics_new(&p.metrics, &id) < 0)
