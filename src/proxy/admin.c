@@ -632,3 +632,15 @@ struct admin *admin_free(struct admin *a)
         free(a);
         return NULL;
 }
+
+size_t admin_fds(const struct admin *a, int *fds, size_t max)
+{
+        size_t n = 0;
+
+        for (int i = 0; i < _ADMIN_PORT_MAX && n < max; i++)
+                if (a->listeners[i].fd >= 0)
+                        fds[n++] = a->listeners[i].fd;
+        for (unsigned i = 0; i < a->reserve.n && n < max; i++)
+                fds[n++] = a->reserve.fds[i];
+        return n;
+}

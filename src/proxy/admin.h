@@ -29,6 +29,12 @@ struct admin;
 int admin_new(struct admin **ret, struct proxy *p, struct loop *loop, char *err, size_t errlen);
 /*
  * Closes the listeners and every open connection, cancelling their probes. Call it once
- * loop no longer runs on another thread. Accepts NULL; returns NULL.
+ * loop no longer runs on another thread, on the thread whose fd table holds the admin's fds.
+ * Accepts NULL; returns NULL.
  */
 struct admin *admin_free(struct admin *a);
+/*
+ * The fds the admin holds now (its listeners and its spare fds), at most max of them into
+ * fds; returns how many. For the admin thread's fd table of its own (proxy/run.c).
+ */
+size_t admin_fds(const struct admin *a, int *fds, size_t max);

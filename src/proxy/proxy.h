@@ -44,6 +44,7 @@ struct proxy {
         struct admin *admin;
         pthread_t admin_thread;
         bool admin_running;             /* admin_thread was started and is not joined yet */
+        bool admin_own_fds;             /* the admin thread has an fd table of its own (run.c) */
         int signal_fd;
         struct loop_watch signal_watch;
         struct loop_timer drain_timer;

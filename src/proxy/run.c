@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,16 +162,59 @@ static void *worker_thread(void *data)
         return NULL;
 }
 
+/*
+ * The admin thread's own fd table. While a second thread shares the process's fd table, the
+ * kernel takes a reference to the file in every syscall a worker makes on an fd (fdget() skips
+ * it only for a table nobody shares): 2 % more CPU per relayed request with one worker
+ * (bench/README.md, run 3). So the admin thread unshares the table as it starts, before any
+ * worker runs: it keeps copies of what was open then, closes its copies of the workers'
+ * listeners (a drain closes them in the workers' table, and a copy here would keep them
+ * listening), and from then on opens and closes its own fds in its own table, where its
+ * connections and probes live; it frees the admin itself before it ends, for that reason.
+ * The main thread closes its copies of the admin's listeners and spare fds in return. The
+ * loops' epoll and wake fds stay open in both, so each side still wakes the other's loop.
+ * With several workers the workers share the table among themselves, as before.
+ */
+/* The admin's listeners and spare fds (proxy/fd_reserve.h) fit. */
+#define _ADMIN_START_FDS 16
+
+struct admin_start {
+        struct proxy *p;
+        sem_t done;             /* posted once the table is the admin's own (or stays shared) */
+        int fds[_ADMIN_START_FDS];
+        size_t n_fds;           /* the admin's fds, for the main thread to close its copies of */
+        bool unshared;
+};
+
 static void *admin_thread(void *data)
 {
-        struct proxy *p = data;
-        int r = loop_run(p->admin_loop);
+        struct admin_start *st = data;
+        struct proxy *p = st->p;
+        int r;
 
+        st->n_fds = admin_fds(p->admin, st->fds, sizeof(st->fds) / sizeof(st->fds[0]));
+        if (unshare(CLONE_FILES) == 0) {
+                st->unshared = true;
+                p->admin_own_fds = true;
+                for (unsigned i = 0; i < p->n_workers; i++) {
+                        if (p->workers[i].outbound.fd >= 0)
+                                close(p->workers[i].outbound.fd);
+                        if (p->workers[i].inbound.fd >= 0)
+                                close(p->workers[i].inbound.fd);
+                }
+        } else {
+                log_debug("admin thread: unshare(CLONE_FILES): %s; the fd table stays shared", strerror(errno));
+        }
+        sem_post(&st->done);    /* st is the starter's: not touched after this */
+        r = loop_run(p->admin_loop);
         if (r < 0) {
                 /* Without its loop nothing answers the probes or reads the signals. */
                 log_error("admin thread: event loop failed: %s; exiting", strerror(-r));
                 proxy_quit(p, 1);
         }
+        /* Its connections' fds are in this thread's table only: they are closed from here. */
+        if (p->admin_own_fds)
+                p->admin = admin_free(p->admin);
         return NULL;
 }
 
@@ -224,6 +268,7 @@ int proxy_run(const struct proxy_settings *s, char *const *env)
         char err[512] = "", name[16];
         sigset_t mask;
         unsigned started = 0;
+        struct admin_start st = { 0 };
         bool ran = false;
         int r, ret = 1;
 
@@ -310,6 +355,26 @@ int proxy_run(const struct proxy_settings *s, char *const *env)
                 log_error("epoll_ctl for the signalfd: %s", strerror(-r));
                 goto out;
         }
+        /* The admin thread first, and its fd table its own before any worker accepts (see
+         * admin_thread): a relay's fd copied into the admin's table would stay open there. */
+        st.p = &p;
+        if (sem_init(&st.done, 0, 0) < 0) {
+                log_error("sem_init: %s", strerror(errno));
+                goto out;
+        }
+        r = pthread_create(&p.admin_thread, NULL, admin_thread, &st);
+        if (r != 0) {
+                log_error("starting the admin thread: %s", strerror(r));
+                sem_destroy(&st.done);
+                goto out;
+        }
+        p.admin_running = true;
+        name_thread(p.admin_thread, "pf-admin");
+        while (sem_wait(&st.done) < 0 && errno == EINTR)
+                ;
+        sem_destroy(&st.done);
+        for (size_t i = 0; st.unshared && i < st.n_fds; i++)
+                close(st.fds[i]);
         for (started = 1; started < p.n_workers; started++) {
                 r = pthread_create(&p.workers[started].thread, NULL, worker_thread, &p.workers[started]);
                 if (r != 0) {
@@ -320,13 +385,6 @@ int proxy_run(const struct proxy_settings *s, char *const *env)
                 snprintf(name, sizeof(name), "pf-worker-%u", started % 100000u);
                 name_thread(p.workers[started].thread, name);
         }
-        r = pthread_create(&p.admin_thread, NULL, admin_thread, &p);
-        if (r != 0) {
-                log_error("starting the admin thread: %s", strerror(r));
-                goto out;
-        }
-        p.admin_running = true;
-        name_thread(p.admin_thread, "pf-admin");
         atomic_store(&p.ready, true);
         log_info("pilotfish proxy ready: workers %u, outbound :%u, inbound :%u (%s), health :%u, metrics :%u",
                  p.n_workers, s->outbound_port, s->inbound_port, s->tproxy ? "TPROXY" : "REDIRECT", s->health_port,
