@@ -3,7 +3,8 @@
  * The health, metrics and admin endpoints must answer precisely when the relays have used
  * every fd the limit allows (that is when an operator looks); an endpoint that hits EMFILE
  * gives back spares and accepts again. libev's and nginx's "reserve fd" idea, for serving
- * rather than shedding. Not thread-safe: one owner (the admin's loop).
+ * rather than shedding. Not thread-safe: one owner per reserve (the admin's loop, and each
+ * worker's, whose one spare gives an accepted connection its upstream socket).
  */
 #pragma once
 

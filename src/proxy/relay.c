@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "proxy/access_log.h"
 #include "proxy/conn.h"
+#include "proxy/fd_reserve.h"
 #include "proxy/metrics.h"
 #include "proxy/origdst.h"
 #include "proxy/preread.h"
@@ -182,6 +183,8 @@ static void relay_finish(struct relay *r, enum relay_end why, bool reset_client,
         conn_close(&r->upstream, reset_upstream);
         tracker_end(&r->tracker);
 
+        /* Two fds came free: the worker's spare first, if an accept took it. */
+        fd_reserve_refill(&w->spare);
         relay_count_close(r);
         if (w->settings->access_log != PROXY_ACCESS_LOG_OFF)
                 access_log_write(r, w->settings->access_log == PROXY_ACCESS_LOG_JSON, loop_now_ms(w->loop));
@@ -735,6 +738,8 @@ static void relay_begin(struct worker *w, enum relay_direction dir, int client_f
         }
 
         fd = socket(r->orig_dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && fd_reserve_release(&w->spare, 1))
+                fd = socket(r->orig_dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
                 fail = RELAY_END_ERROR;
                 goto fail;

@@ -100,6 +100,7 @@ int worker_init(struct worker *w, struct proxy *p, unsigned index, char *err, si
         pthread_mutex_init(&w->lock, NULL);
         /* Pipes in flight are bounded per worker; beyond, flows copy. */
         pipe_pool_init(&w->pipes, 256, 8192);
+        fd_reserve_init(&w->spare, 1);
         w->scratch = malloc(RELAY_SCRATCH_SIZE);
         if (!w->scratch) {
                 snprintf(err, errlen, "allocating the relay buffer: %s", strerror(ENOMEM));
@@ -144,6 +145,7 @@ void worker_deinit(struct worker *w)
         /* The relays' memory is freed by the reaps queued above. */
         loop_stop(w->loop);
         pipe_pool_deinit(&w->pipes);
+        fd_reserve_deinit(&w->spare);
         w->loop = loop_free(w->loop);
         pthread_mutex_destroy(&w->lock);
 }

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "common/loop.h"
+#include "proxy/fd_reserve.h"
 #include "proxy/pipe_pool.h"
 #include "proxy/relay.h"
 
@@ -37,6 +38,10 @@ struct worker {
         struct loop *loop;
         struct pipe_pool pipes;
         char *scratch;                          /* RELAY_SCRATCH_SIZE bytes, for copied reads */
+        /* One spare fd: a connection accepted with the last free fd still gets its upstream
+         * socket (the spare is given up for it, and taken back when a relay closes), instead
+         * of a reset. Accepting then meets EMFILE and pauses, as it should. */
+        struct fd_reserve spare;
         struct listener outbound, inbound;
         pthread_mutex_t lock;                   /* guards the list below against /connections */
         struct relay *relays;                   /* doubly linked */

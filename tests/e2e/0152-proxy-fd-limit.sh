@@ -20,15 +20,17 @@
 #     echoed (the second loadgen's connections all settle), and the proxy quits with exit 0.
 #
 # Regression (flaky under load and under ThreadSanitizer: "established=11 failed=19",
-# "established=10 failed=15"): the connections that waited in 15006's backlog all failed together,
-# as a timeout fails them (a race for fds would fail a few), and neither run could be reproduced
-# alone or three at once. Their first exchange has loadgen's --timeout, which was 60 s, while the
-# wait for the first 20 to be released (the pause, then three rounds of requests to every
-# endpoint) can take longer on a loaded machine or in a TSan build. The holds now give an exchange
-# 240 s; the test's own timeout is 300 s (tests/e2e/meson.build); a failure prints loadgen's error
-# counts (err_timeout, err_reset, ...: loadgen.c writes them to stderr with the ready line). 25
-# connections wait instead of 30, so that they fit in what the first 20 free with a margin
-# whatever the number of fds the proxy holds itself.
+# "established=10 failed=15", "established=23 failed=2 err_reset=2"). Two causes. A connection
+# that waited in 15006's backlog was accepted with the last free fd, its upstream socket then met
+# EMFILE and it was reset: the admin's spares, refilled as fds came free, competed with those
+# accepts. Now the admin thread has an fd table of its own and each worker keeps one spare fd for
+# the upstream socket of a connection it accepted with its last one (proxy/worker.h). And the
+# waiting connections' first exchange had loadgen's --timeout of 60 s, while the wait for the
+# first 20 to be released (the pause, then three rounds of requests to every endpoint) can take
+# longer in a TSan build on a loaded machine: the holds now give it 240 s, the test 300 s
+# (tests/e2e/meson.build), and loadgen's stderr line names the errors (err_timeout, err_reset,
+# ...). 25 connections wait instead of 30, so that they fit in what the first 20 free with a
+# margin.
 
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/0109-proxy-lib.sh"
