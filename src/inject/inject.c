@@ -231,6 +231,50 @@ static void strip_injected(const struct inject_target *t, struct fy_node *ann)
 
 /* ---- what the pod asks for ---- */
 
+/* An integer field of a port as Go's encoding/json writes an int32: digits, no quotes. */
+static bool port_int(struct fy_node *port, const char *key, const char **ret)
+{
+        const char *v = yaml_get_str(port, key);
+
+        if (!v || !*v || strspn(v + (*v == '-'), "0123456789") != strlen(v + (*v == '-')) || !v[*v == '-'])
+                return false;
+        *ret = v;
+        return true;
+}
+
+/*
+ * One container port as Istio's template writes it with structToJSON: corev1.ContainerPort
+ * through encoding/json, so its fields in the struct's order (name, hostPort, containerPort,
+ * protocol, hostIP), the omitempty ones left out when empty or 0.
+ */
+static void pod_port_json(struct strbuf *b, struct fy_node *port)
+{
+        const char *name = yaml_get_str(port, "name"), *proto = yaml_get_str(port, "protocol");
+        const char *ip = yaml_get_str(port, "hostIP"), *host = NULL, *cport = NULL;
+        bool comma = false;
+
+        strbuf_puts(b, "{");
+        if (name && *name) {
+                strbuf_puts(b, "\"name\":");
+                json_str(b, name);
+                comma = true;
+        }
+        if (port_int(port, "hostPort", &host) && strcmp(host, "0") != 0) {
+                strbuf_printf(b, "%s\"hostPort\":%s", comma ? "," : "", host);
+                comma = true;
+        }
+        strbuf_printf(b, "%s\"containerPort\":%s", comma ? "," : "", port_int(port, "containerPort", &cport) ? cport : "0");
+        if (proto && *proto) {
+                strbuf_puts(b, ",\"protocol\":");
+                json_str(b, proto);
+        }
+        if (ip && *ip) {
+                strbuf_puts(b, ",\"hostIP\":");
+                json_str(b, ip);
+        }
+        strbuf_puts(b, "}");
+}
+
 struct plan {
         const char *mode;               /* REDIRECT, TPROXY, NONE */
         const char *status_port;        /* "15020"; "0" or "" = none */
@@ -238,6 +282,7 @@ struct plan {
         const char *image;
         char workload[256], owner[512], canonical_name[64], canonical_rev[256];
         struct strbuf app_containers;   /* "a,b" */
+        struct strbuf pod_ports;        /* ISTIO_META_POD_PORTS */
         struct prometheus_plan prom;
         struct proxy_config pc;         /* proxy.istio.io/config */
         struct strv volumes;            /* the user volumes added (sidecar.istio.io/userVolume) */
@@ -458,6 +503,8 @@ static void proxy_container(const struct inject_config *c, const struct inject_t
         env_field(b, "POD_NAMESPACE", "metadata.namespace");
         env_field(b, "INSTANCE_IP", "status.podIP");
         env_field(b, "SERVICE_ACCOUNT", "spec.serviceAccountName");
+        /* The pod's ports, which tell the proxy the declared protocols of inbound ports. */
+        env_value(b, "ISTIO_META_POD_PORTS", strbuf_str(&p->pod_ports));
         env_value(b, "ISTIO_META_APP_CONTAINERS", strbuf_str(&p->app_containers));
         env_value(b, "ISTIO_META_CLUSTER_ID", c->cluster_id);
         env_value(b, "ISTIO_META_INTERCEPTION_MODE", p->mode);
@@ -620,12 +667,26 @@ static int plan_pod(const struct inject_config *c, const struct inject_target *t
         snprintf(p->canonical_rev, sizeof(p->canonical_rev), "%s", v ? v : "latest");
 
         p->app_containers = (struct strbuf)STRBUF_NULL;
+        p->pod_ports = (struct strbuf)STRBUF_NULL;
+        /* Istio's template: "[", then each port on a line of its own, indented by four, every
+         * one but the first led by a comma, then "]" on its own line. */
+        strbuf_puts(&p->pod_ports, "[");
         while ((it = fy_node_sequence_iterate(yaml_get(t->spec, "containers"), &iter))) {
                 const char *name = yaml_get_str(it, "name");
+                struct fy_node *port;
+                void *piter = NULL;
+
                 if (!name || strcmp(name, PROXY_NAME) == 0)
                         continue;
                 strbuf_printf(&p->app_containers, "%s%s", p->app_containers.len ? "," : "", name);
+                while ((port = fy_node_sequence_iterate(yaml_get(it, "ports"), &piter))) {
+                        if (!yaml_is_map(port))
+                                continue;
+                        strbuf_puts(&p->pod_ports, p->pod_ports.len > 1 ? "\n    ," : "\n    ");
+                        pod_port_json(&p->pod_ports, port);
+                }
         }
+        strbuf_puts(&p->pod_ports, "\n]");
         if (!p->app_containers.len)
                 strbuf_puts(&p->app_containers, "");
         return plan_resources(c, ann, p);
@@ -947,6 +1008,7 @@ enum inject_outcome inject_pod(const struct inject_config *c, const struct injec
         set_if_absent(t, labels, "service.istio.io/canonical-revision", p.canonical_rev);
 
         strbuf_deinit(&p.app_containers);
+        strbuf_deinit(&p.pod_ports);
         prometheus_plan_free(&p.prom);
         proxy_config_free(&p.pc);
         free(p.probers);
@@ -956,6 +1018,7 @@ enum inject_outcome inject_pod(const struct inject_config *c, const struct injec
 oom:
         strbuf_deinit(&b);
         strbuf_deinit(&p.app_containers);
+        strbuf_deinit(&p.pod_ports);
         prometheus_plan_free(&p.prom);
         proxy_config_free(&p.pc);
         free(p.probers);

@@ -9,7 +9,8 @@
 #   - istio-init's arguments from -p to the end, exactly;
 #   - every application container and application init container, field by field (probes,
 #     lifecycle hooks, ports, env, everything; Istio's empty "resources: {}" aside);
-#   - on the proxy: ISTIO_KUBE_APP_PROBERS and ISTIO_PROMETHEUS_ANNOTATIONS as JSON values, its
+#   - on the proxy: ISTIO_KUBE_APP_PROBERS, ISTIO_PROMETHEUS_ANNOTATIONS and ISTIO_META_POD_PORTS
+#     as JSON values (the last also as text, which Istio's template lays out line by line), its
 #     security context (user, group), readiness probe and restartPolicy, and its resources
 #     when the input's annotations set them;
 #   - the pod's annotations and labels, except the value of sidecar.istio.io/status and the keys
@@ -60,7 +61,9 @@ def proxy_view($res; $mounts):
   if . == null then null else
   { securityContext, readinessProbe, restartPolicy,
     user_mounts: [(.volumeMounts // [])[] | select(.name as $n | $mounts | index($n))],
-    probers: env_json("ISTIO_KUBE_APP_PROBERS"), prometheus: env_json("ISTIO_PROMETHEUS_ANNOTATIONS") }
+    probers: env_json("ISTIO_KUBE_APP_PROBERS"), prometheus: env_json("ISTIO_PROMETHEUS_ANNOTATIONS"),
+    pod_ports: env_json("ISTIO_META_POD_PORTS"),
+    pod_ports_text: ([(.env // [])[] | select(.name == "ISTIO_META_POD_PORTS") | .value] | first) }
   + (if $res then {resources} else {} end) end;
 [ .[] | select(. != null) | pods | if .passthrough then . else
   { kind, name,
